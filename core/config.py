@@ -1,0 +1,121 @@
+"""One Settings object from the environment and an optional TOML config file.
+
+All state lives under one data folder (`WORKBENCH_DATA`, default `./data`) so two checkouts or a test can be
+pointed at separate folders. Settings are read fresh on each call (cheap), so tests can change the environment.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DOCS = PROJECT_ROOT / "sample_docs"
+
+# env var -> Settings field
+_ENV = {
+    "WORKBENCH_DATA": "data_dir",
+    "WORKBENCH_BACKEND": "backend",
+    "WORKBENCH_MODEL": "model",
+    "OLLAMA_HOST": "ollama_host",
+    "OPENAI_BASE_URL": "openai_base_url",
+    "OPENAI_API_KEY": "openai_api_key",
+    "WORKBENCH_OPENAI_MODEL": "openai_model",
+    "WORKBENCH_N_CTX": "n_ctx",
+    "WORKBENCH_THREADS": "n_threads",
+    "WORKBENCH_EMBEDDER": "embedder",
+    "WORKBENCH_MAX_UPLOAD_MB": "max_upload_mb",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    backend: str = "embedded"                 # embedded | ollama | openai
+    model: str = ""                           # default model of the chosen backend ("" = backend's default)
+    ollama_host: str = "http://127.0.0.1:11434"
+    openai_base_url: str = ""                 # e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp server, LM Studio)
+    openai_api_key: str = ""
+    openai_model: str = ""
+    n_ctx: int = 2048                         # embedded llama.cpp context window
+    n_threads: int = 0                        # 0 = let llama.cpp decide
+    embedder: str = "all-MiniLM-L6-v2"        # packaged default; or a local sentence-transformers folder
+    max_upload_mb: int = 50
+
+    # --- paths under the data folder ---
+    @property
+    def prompts_dir(self) -> Path:
+        return self.data_dir / "prompts"
+
+    @property
+    def lancedb_uri(self) -> str:
+        """A local folder by default; WORKBENCH_LANCEDB_URI may name an object store (s3://..., gs://...)."""
+        return os.environ.get("WORKBENCH_LANCEDB_URI") or str(self.data_dir / "lancedb")
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.data_dir / "adapters"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def compare_dir(self) -> Path:
+        return self.data_dir / "compare"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def ensure_dirs(self) -> "Settings":
+        for p in (self.data_dir, self.prompts_dir, self.runs_dir, self.adapters_dir, self.models_dir,
+                  self.compare_dir, self.cache_dir):
+            p.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def _coerce(name: str, raw) -> object:
+    typ = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if typ in ("int", int):
+            return int(raw)
+        if typ in ("Path", Path):
+            return Path(raw).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Setting {name!r} has an invalid value {raw!r}: {exc}") from exc
+
+
+def get_settings(**overrides) -> Settings:
+    """Defaults < config file (WORKBENCH_CONFIG or <data>/workbench.toml) < environment < explicit overrides."""
+    values: dict = {}
+    env_data = os.environ.get("WORKBENCH_DATA")
+    data_dir = Path(env_data).expanduser() if env_data else Path(overrides.get("data_dir") or "data")
+    cfg_path = Path(os.environ.get("WORKBENCH_CONFIG") or data_dir / "workbench.toml")
+    if cfg_path.is_file():
+        try:
+            file_values = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {cfg_path} is not valid TOML: {exc}") from exc
+        known = {f.name for f in fields(Settings)}
+        for key, val in file_values.items():
+            if key not in known:
+                raise ConfigError(f"Unknown setting {key!r} in {cfg_path}; known: {', '.join(sorted(known))}")
+            values[key] = _coerce(key, val)
+    for env, name in _ENV.items():
+        if os.environ.get(env):
+            values[name] = _coerce(name, os.environ[env])
+    for key, val in overrides.items():
+        values[key] = _coerce(key, val) if val is not None else val
+    settings = replace(Settings(), **{k: v for k, v in values.items() if v is not None})
+    if not settings.data_dir.is_absolute():
+        settings = replace(settings, data_dir=(Path.cwd() / settings.data_dir).resolve())
+    return settings

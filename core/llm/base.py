@@ -1,0 +1,198 @@
+"""The one interface every LLM backend implements. The UI and the other core packages only see this.
+
+A chat is a stream: iterate a `ChatStream` for text deltas; when it is exhausted, `stream.usage` holds the
+measured `Usage`. `Backend.chat(...)` is the non-streaming convenience that returns a `ChatResult`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+
+from core.errors import EmptyPrompt, InvalidParams
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+@dataclass
+class GenParams:
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_tokens: int = 256
+    seed: int | None = 42
+    stop: list[str] = field(default_factory=list)
+    json_schema: dict | None = None        # structured output: the reply must match this JSON schema
+    num_ctx: int | None = None             # context window to ask for (Ollama num_ctx); None = backend default
+    keep_alive: str | None = None          # Ollama keep_alive, e.g. "5m"
+
+    def validate(self) -> "GenParams":
+        """Raise InvalidParams with a message that names the bad field and its allowed range."""
+        checks = [
+            ("temperature", self.temperature, 0.0, 2.0),
+            ("top_p", self.top_p, 0.0, 1.0),
+            ("max_tokens", self.max_tokens, 1, 32768),
+        ]
+        for name, val, lo, hi in checks:
+            if not isinstance(val, (int, float)) or isinstance(val, bool) or math.isnan(float(val)) or not lo <= val <= hi:
+                raise InvalidParams(f"{name} must be between {lo} and {hi} (got {val!r}).")
+        if self.num_ctx is not None and not (128 <= int(self.num_ctx) <= 1_048_576):
+            raise InvalidParams(f"num_ctx must be between 128 and 1048576 (got {self.num_ctx!r}).")
+        if self.seed is not None and not isinstance(self.seed, int):
+            raise InvalidParams(f"seed must be an integer (got {self.seed!r}).")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise InvalidParams("stop sequences must be non-empty strings.")
+        if self.json_schema is not None and not isinstance(self.json_schema, dict):
+            raise InvalidParams("json_schema must be a JSON object (a dict).")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "GenParams":
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Usage:
+    """What one generation cost and how fast it was. Times in seconds."""
+    backend: str
+    model: str
+    digest: str = ""                 # model file hash / Ollama digest, so a run can be reproduced exactly
+    adapter: str = ""                # LoRA adapter id used, if any
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float = 0.0              # time to first token
+    latency_s: float = 0.0           # total wall time
+    tokens_per_s: float = 0.0        # completion tokens / generation time after the first token
+    n_ctx: int = 0                   # context window the request ran with
+    finish_reason: str = ""          # "stop" | "length" | ...
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def context_used(self) -> float:
+        return (self.total_tokens / self.n_ctx) if self.n_ctx else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ChatResult:
+    text: str
+    usage: Usage
+
+
+@dataclass
+class ModelInfo:
+    id: str                          # what to pass as `model=`
+    backend: str
+    description: str = ""
+    digest: str = ""
+    n_ctx: int = 0
+    size_bytes: int = 0
+    adapter: str = ""                # non-empty for fine-tuned adapters (embedded: "ft:<name>")
+    base_model: str = ""
+
+
+@dataclass
+class BackendStatus:
+    name: str
+    reachable: bool
+    reason: str = ""                 # why not reachable, and what to do about it
+    models: list[ModelInfo] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ChatStream:
+    """Iterate for text deltas; `usage` is set once the stream is exhausted. Safe to pass to st.write_stream."""
+
+    def __init__(self, deltas: Iterator[str], finish: Callable[[], Usage]):
+        self._deltas = deltas
+        self._finish = finish
+        self.usage: Usage | None = None
+        self.text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for delta in self._deltas:
+            self.text += delta
+            yield delta
+        self.usage = self._finish()
+
+    def result(self) -> ChatResult:
+        """Consume what is left and return the whole text with its usage."""
+        for _ in self:
+            pass
+        assert self.usage is not None
+        return ChatResult(self.text, self.usage)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def status(self) -> BackendStatus:
+        """Reachable or not (never raises, answers within ~1 s), why, and the models it offers."""
+
+    def list_models(self) -> list[ModelInfo]:
+        """Models this backend can run now. Raises BackendUnavailable when it cannot be reached."""
+
+    def chat_stream(self, messages: list[Message], params: GenParams | None = None,
+                    model: str | None = None) -> ChatStream:
+        """Stream a chat reply. Raises before streaming on bad input: EmptyPrompt, InvalidParams,
+        ModelNotFound, BackendUnavailable, ContextOverflow (prompt + max_tokens > context window)."""
+
+    def count_tokens(self, messages: list[Message], model: str | None = None) -> int:
+        """Prompt tokens of these messages once the chat template is applied (exact where the backend can)."""
+
+    def context_window(self, model: str | None = None) -> int:
+        """The context window in tokens the model runs with."""
+
+    def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
+        """Non-streaming: the whole reply and its usage."""
+
+
+def check_messages(messages: list[Message]) -> None:
+    """Shared input check for every backend."""
+    if not messages or not any((m.get("content") or "").strip() for m in messages if m.get("role") == "user"):
+        raise EmptyPrompt("The prompt is empty: write a question or a user message first.")
+    for m in messages:
+        if m.get("role") not in ("system", "user", "assistant"):
+            raise InvalidParams(f"Unknown message role {m.get('role')!r}: use system, user or assistant.")
+
+
+class Timer:
+    """Measures ttft / latency / tokens-per-second the same way for every backend."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.end: float | None = None
+
+    def mark_token(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def stop(self) -> None:
+        self.end = time.perf_counter()
+
+    def fill(self, usage: Usage) -> Usage:
+        end = self.end or time.perf_counter()
+        first = self.first or end
+        usage.ttft_s = first - self.start
+        usage.latency_s = end - self.start
+        gen_time = end - first
+        if usage.completion_tokens > 1 and gen_time > 0:
+            usage.tokens_per_s = (usage.completion_tokens - 1) / gen_time
+        elif usage.latency_s > 0:
+            usage.tokens_per_s = usage.completion_tokens / usage.latency_s
+        return usage

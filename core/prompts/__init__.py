@@ -1,0 +1,1 @@
+"""Prompt specs, rendering and the versioned prompt library."""
