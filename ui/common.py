@@ -34,6 +34,11 @@ def backend_statuses():
     return _statuses()
 
 
+def refresh_statuses() -> None:
+    """Forget the cached statuses so the next call probes every backend again."""
+    _statuses.clear()
+
+
 def backend_picker(key_prefix: str, label: str = "Backend / model", container=None) -> tuple[str, str]:
     """Two selectboxes (backend, model) among the reachable backends. Returns (backend_name, model_id)."""
     c = container or st

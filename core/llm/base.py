@@ -70,6 +70,7 @@ class Usage:
     tokens_per_s: float = 0.0        # completion tokens / generation time after the first token
     n_ctx: int = 0                   # context window the request ran with
     finish_reason: str = ""          # "stop" | "length" | ...
+    load_s: float = 0.0              # model load time paid by this request (first call only; 0 afterwards)
 
     @property
     def total_tokens(self) -> int:
@@ -123,10 +124,22 @@ class ChatStream:
         self.text = ""
 
     def __iter__(self) -> Iterator[str]:
-        for delta in self._deltas:
-            self.text += delta
-            yield delta
+        if self.usage is not None:       # already consumed: iterating again yields nothing
+            return
+        try:
+            for delta in self._deltas:
+                self.text += delta
+                yield delta
+        finally:
+            # an abandoned stream (closed tab, rerun) must release the backend (model lock, HTTP response)
+            self.close()
         self.usage = self._finish()
+
+    def close(self) -> None:
+        """Stop generating and free the backend; safe to call twice."""
+        close = getattr(self._deltas, "close", None)
+        if close is not None:
+            close()
 
     def result(self) -> ChatResult:
         """Consume what is left and return the whole text with its usage."""

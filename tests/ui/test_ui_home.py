@@ -1,0 +1,61 @@
+"""The home page through Streamlit's AppTest: status cards, help when Ollama is absent, quick generate."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def app(data_dir, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{port}")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("WORKBENCH_BACKEND", raising=False)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_status_cards_and_help(app):
+    t = texts(app)
+    assert ":green[● embedded]" in t and ":red[● ollama]" in t and ":red[● openai]" in t
+    assert "smollm2-135m-instruct" in t
+    assert "ollama serve" in t and "OPENAI_BASE_URL" in t                 # what to do about the red ones
+    assert "Tidewave" in t and "sample_docs/knowledge/" in t              # the quick tour
+    assert app.selectbox(key="home_backend").options == ["embedded"]      # only reachable backends are offered
+    assert app.selectbox(key="home_model").value == "smollm2-135m-instruct"
+
+
+def test_empty_prompt_is_a_clear_message(app):
+    app.button(key="FormSubmitter:home_generate-Generate").click().run()
+    assert not app.exception
+    assert any("empty" in e.value for e in app.error)
+
+
+@pytest.mark.slow
+def test_quick_generate_streams_and_shows_usage(app):
+    app.text_area(key="home_prompt").input("What is the capital of France?")
+    app.number_input(key="home_max_tokens").set_value(24)
+    app.button(key="FormSubmitter:home_generate-Generate").click().run()
+    assert not app.exception and not app.error
+    metrics = {m.label: m.value for m in app.metric}
+    assert int(metrics["Output tok"]) > 0 and int(metrics["Prompt tok"]) > 10
+    assert metrics["TTFT"].endswith("ms") and float(metrics["Tok/s"]) > 0
+    answer = app.session_state["home_last"]["text"]
+    assert answer.strip()
+    # a rerun (any other widget) keeps the answer on screen
+    app.run()
+    assert any(m.value == answer for m in app.markdown)
+    assert {m.label for m in app.metric} >= {"Prompt tok", "Output tok", "TTFT", "Tok/s", "Latency"}

@@ -1,0 +1,39 @@
+"""One real browser session: open the app in Debian chromium, generate, and watch the streamed answer arrive."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from conftest import wait_script_idle
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def test_open_generate_and_see_streamed_text(streamlit_server, page):
+    url, _ = streamlit_server
+    page.goto(url)
+    page.get_by_text("Quick generate").wait_for()
+    prompt = page.get_by_role("textbox", name="Prompt", exact=True)
+    prompt.fill("Write a short story about a lighthouse keeper.")
+    max_tokens = page.get_by_role("spinbutton", name="Max tokens")
+    max_tokens.fill("160")
+    prompt.press("Control+Enter")                       # keyboard submit of the form
+    answer = page.locator(".st-key-home_answer")
+    answer.wait_for(timeout=120_000)
+    lengths = []                                        # watch the text grow while tokens stream in
+    deadline = time.time() + 120
+    usage = page.locator('[data-testid="stMetric"]').filter(has_text="Output tok")
+    while time.time() < deadline and not usage.count():
+        lengths.append(len(answer.inner_text()))
+        time.sleep(0.05)
+    usage.wait_for(timeout=120_000)
+    wait_script_idle(page)
+    final = answer.inner_text().strip()
+    assert final
+    partial = [n for n in lengths if 0 < n < len(final)]
+    assert partial, f"never saw a partial answer (lengths seen: {sorted(set(lengths))[:10]})"
+    metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert len(metrics) >= 5 and int(metrics[1]) > 0
+    assert re.fullmatch(r"\d+ ms", metrics[2])
+    assert not page.locator('[data-testid="stException"]').count()
