@@ -1,0 +1,432 @@
+"""An approach = model (base or fine-tuned adapter) x prompt version x retrieval (off, or collection+mode+k).
+
+Spec strings (CLI and stored runs):  NAME=model=MODEL,prompt=PROMPT[@VERSION],rag=COLLECTION:MODE:K
+    prompt_rag=model=smollm2-135m-instruct,prompt=guardrail@1,rag=support:hybrid:4
+    ft=model=ft:latest,prompt=zero_shot                  ("ft:latest" = the newest adapter)
+Optional keys: backend=embedded|ollama|openai, max_tokens=N, temperature=T.
+
+Resolution pins what produced every answer: model digest or adapter sha256, prompt version, collection table
+version, params, seed. An approach that cannot run (adapter deleted, collection missing, no adapter trained
+yet) resolves as unavailable with a reason; the other approaches still run.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+from core.errors import CompareError, WorkbenchError
+from core.llm.models import ADAPTER_PREFIX, DEFAULT_MODEL
+
+MAX_APPROACHES = 6
+RAG_MODES = ("hybrid", "vector", "fts")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}$")
+LATEST_ADAPTER = "ft:latest"
+NO_ADAPTER_MSG = "no fine-tuned adapter yet: train one on the Fine-Tune page (or `python -m core finetune`)"
+
+
+@dataclass
+class RetrievalSpec:
+    collection: str
+    mode: str = "hybrid"
+    k: int = 4
+
+    def to_string(self) -> str:
+        return f"{self.collection}:{self.mode}:{self.k}"
+
+
+@dataclass
+class ApproachSpec:
+    name: str
+    model: str = DEFAULT_MODEL
+    prompt: str = "zero_shot"
+    rag: RetrievalSpec | None = None
+    backend: str = ""                      # "" = the configured default backend
+    max_tokens: int | None = None          # overrides the run's / prompt's max_tokens
+    temperature: float | None = None
+
+    @property
+    def fine_tuned(self) -> bool:
+        return self.model.startswith(ADAPTER_PREFIX)
+
+    @property
+    def kind(self) -> str:
+        return ("fine-tuned" if self.fine_tuned else "prompt") + (" + RAG" if self.rag else "")
+
+    @property
+    def complexity(self) -> int:
+        """Simplest first (the seed article's progression): prompt < prompt+RAG < fine-tuned < fine-tuned+RAG."""
+        return (2 if self.fine_tuned else 0) + (1 if self.rag else 0)
+
+    def to_string(self) -> str:
+        parts = [f"model={self.model}", f"prompt={self.prompt}"]
+        if self.rag:
+            parts.append(f"rag={self.rag.to_string()}")
+        if self.backend:
+            parts.append(f"backend={self.backend}")
+        if self.max_tokens is not None:
+            parts.append(f"max_tokens={self.max_tokens}")
+        if self.temperature is not None:
+            parts.append(f"temperature={self.temperature:g}")
+        return f"{self.name}=" + ",".join(parts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ApproachSpec":
+        d = dict(d)
+        rag = d.pop("rag", None)
+        spec = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        spec.rag = RetrievalSpec(**rag) if isinstance(rag, dict) else None
+        return validate(spec)
+
+
+def parse_rag(text: str) -> RetrievalSpec | None:
+    text = (text or "").strip()
+    if text.lower() in ("", "off", "none", "no", "false"):
+        return None
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise CompareError(f"rag={text!r} must be COLLECTION[:MODE[:K]], e.g. support:hybrid:4, or off.")
+    mode = parts[1] if len(parts) > 1 and parts[1] else "hybrid"
+    try:
+        k = int(parts[2]) if len(parts) > 2 and parts[2] else 4
+    except ValueError as exc:
+        raise CompareError(f"rag={text!r}: K must be a whole number, e.g. support:hybrid:4.") from exc
+    return RetrievalSpec(parts[0], mode, k)
+
+
+def validate(spec: ApproachSpec) -> ApproachSpec:
+    if not NAME_RE.match(spec.name or ""):
+        raise CompareError(f"Approach name {spec.name!r} must be 1-40 letters, digits, '_', '.', '+' or '-'.")
+    if not (spec.model or "").strip():
+        raise CompareError(f"Approach {spec.name!r} has no model.")
+    if not (spec.prompt or "").strip():
+        raise CompareError(f"Approach {spec.name!r} has no prompt (e.g. prompt=zero_shot or prompt=guardrail@1).")
+    if spec.rag:
+        if spec.rag.mode not in RAG_MODES:
+            raise CompareError(f"Approach {spec.name!r}: retrieval mode {spec.rag.mode!r} is unknown; use one of "
+                               f"{', '.join(RAG_MODES)}.")
+        if not 1 <= int(spec.rag.k) <= 20:
+            raise CompareError(f"Approach {spec.name!r}: k must be between 1 and 20 (got {spec.rag.k}).")
+    if spec.max_tokens is not None and not 1 <= int(spec.max_tokens) <= 4096:
+        raise CompareError(f"Approach {spec.name!r}: max_tokens must be between 1 and 4096.")
+    if spec.temperature is not None and not 0 <= float(spec.temperature) <= 2:
+        raise CompareError(f"Approach {spec.name!r}: temperature must be between 0 and 2.")
+    return spec
+
+
+def parse_approach(text: str) -> ApproachSpec:
+    """'NAME=key=val,key=val' -> ApproachSpec (raises CompareError with an example on bad input)."""
+    example = "e.g. prompt_rag=model=smollm2-135m-instruct,prompt=guardrail@1,rag=support:hybrid:4"
+    name, sep, rest = (text or "").strip().partition("=")
+    if not sep or not rest:
+        raise CompareError(f"Approach {text!r} must look like NAME=key=value,...; {example}.")
+    spec = ApproachSpec(name=name.strip())
+    for part in rest.split(","):
+        key, sep, val = part.partition("=")
+        key, val = key.strip().lower(), val.strip()
+        if not sep:
+            raise CompareError(f"Approach {name!r}: {part!r} is not key=value; {example}.")
+        try:
+            if key == "model":
+                spec.model = val
+            elif key == "prompt":
+                spec.prompt = val
+            elif key == "rag":
+                spec.rag = parse_rag(val)
+            elif key == "backend":
+                spec.backend = val
+            elif key == "max_tokens":
+                spec.max_tokens = int(val)
+            elif key == "temperature":
+                spec.temperature = float(val)
+            else:
+                raise CompareError(f"Approach {name!r}: unknown key {key!r}; use model, prompt, rag, backend, "
+                                   f"max_tokens or temperature.")
+        except ValueError as exc:
+            raise CompareError(f"Approach {name!r}: {key}={val!r} is not a number.") from exc
+    return validate(spec)
+
+
+def classic_presets(collection: str = "support", mode: str = "hybrid", k: int = 4) -> list[ApproachSpec]:
+    """The four classic columns. The fine-tuned columns use the newest adapter ("ft:latest"). Prompt-only uses
+    the long few-shot prompt, the fine-tuned column the short zero-shot one (what fine-tuning is meant to
+    replace); both RAG columns use the same guardrail prompt so their difference is the weights alone."""
+    rag = RetrievalSpec(collection, mode, k)
+    return [
+        ApproachSpec("prompt_only", DEFAULT_MODEL, "few_shot"),
+        ApproachSpec("prompt_rag", DEFAULT_MODEL, "guardrail", RetrievalSpec(**asdict(rag))),
+        ApproachSpec("fine_tuned", LATEST_ADAPTER, "zero_shot"),
+        ApproachSpec("fine_tuned_rag", LATEST_ADAPTER, "guardrail", RetrievalSpec(**asdict(rag))),
+    ]
+
+
+def check_set(specs: list[ApproachSpec]) -> list[ApproachSpec]:
+    if not specs:
+        raise CompareError("Add at least one approach (or use the classic preset).")
+    if len(specs) > MAX_APPROACHES:
+        raise CompareError(f"{len(specs)} approaches given; compare at most {MAX_APPROACHES} at once.")
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise CompareError(f"Approach names must be unique; repeated: {', '.join(dup)}.")
+    return [validate(s) for s in specs]
+
+
+# ---- resolution ------------------------------------------------------------------------------------------
+@dataclass
+class Resolved:
+    """An approach with everything pinned. `available=False` carries the reason instead."""
+    spec: ApproachSpec
+    available: bool = True
+    reason: str = ""
+    backend: str = ""
+    model_id: str = ""
+    digest: str = ""
+    adapter: dict | None = None            # name, sha256, base_model, train_seconds, device, created
+    prompt_name: str = ""
+    prompt_version: int = 0
+    prompt: dict = field(default_factory=dict)   # the PromptSpec dict actually used
+    rag: dict | None = None                # collection, mode, k, table_version, embedder, ingest_seconds, n_docs
+    params: dict = field(default_factory=dict)
+    seed: int | None = 42
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["spec"] = self.spec.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Resolved":
+        d = dict(d)
+        spec = ApproachSpec.from_dict(d.pop("spec"))
+        return cls(spec=spec, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def describe(self) -> str:
+        """One line: what produced the answers."""
+        if not self.available:
+            return f"{self.name}: unavailable ({self.reason})"
+        model = self.model_id
+        if self.adapter:
+            model += f" (adapter sha256 {str(self.adapter.get('sha256', ''))[:12]})"
+        elif self.digest:
+            model += f" ({self.digest[:19]})"
+        rag = "off"
+        if self.rag:
+            rag = f"{self.rag['collection']}:{self.rag['mode']}:k={self.rag['k']} (table v{self.rag.get('table_version')})"
+        return f"{model}; prompt {self.prompt_name}@{self.prompt_version}; retrieval {rag}"
+
+
+def _collection_info(name: str) -> dict | None:
+    from core.rag import api as rag_api
+
+    for c in rag_api.list_collections():
+        d = c if isinstance(c, dict) else (asdict(c) if hasattr(c, "__dataclass_fields__") else vars(c))
+        if d.get("name") == name:
+            return d
+    return None
+
+
+def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: float | None = None,
+            seed: int | None = 42, library=None, backend_name: str | None = None) -> Resolved:
+    """Pin everything about one approach. Never raises for a missing adapter/collection/prompt: the result is
+    unavailable with the reason. Raises CompareError only for an invalid spec."""
+    from core.config import get_settings
+    from core.llm import models as llm_models
+
+    validate(spec)
+    r = Resolved(spec=spec, seed=seed, backend=spec.backend or backend_name or get_settings().backend)
+    # model
+    model = spec.model.strip()
+    try:
+        if model.startswith(ADAPTER_PREFIX):
+            if model == LATEST_ADAPTER:
+                adapters = llm_models.list_adapters()
+                if not adapters:
+                    return _unavailable(r, NO_ADAPTER_MSG)
+                info = adapters[0]
+            else:
+                info = llm_models.get_adapter(model)
+            r.model_id = info.model_id
+            r.adapter = {"name": info.name, "sha256": info.sha256, "base_model": info.base_model,
+                         "train_seconds": float(info.train_seconds or 0), "device": info.device,
+                         "created": info.created, "run_id": info.run_id}
+        else:
+            r.model_id = model
+    except WorkbenchError as exc:
+        reason = str(exc)
+        if model != LATEST_ADAPTER:
+            reason = f"adapter {model.removeprefix(ADAPTER_PREFIX)!r} is gone (deleted?): {reason}"
+        return _unavailable(r, reason)
+    # prompt
+    try:
+        from core.prompts.library import PromptLibrary
+
+        lib = library or PromptLibrary()
+        if not lib.names():
+            lib.ensure_starter()
+        pspec, version = lib.resolve(spec.prompt)
+    except WorkbenchError as exc:
+        return _unavailable(r, f"prompt {spec.prompt!r}: {exc}")
+    r.prompt_name, r.prompt_version, r.prompt = pspec.name, version, pspec.to_dict()
+    params = pspec.gen_params()
+    if max_tokens is not None:
+        params.max_tokens = int(max_tokens)
+    if temperature is not None:
+        params.temperature = float(temperature)
+    if spec.max_tokens is not None:
+        params.max_tokens = int(spec.max_tokens)
+    if spec.temperature is not None:
+        params.temperature = float(spec.temperature)
+    params.seed = seed
+    try:
+        params.validate()
+    except WorkbenchError as exc:
+        return _unavailable(r, str(exc))
+    r.params = params.to_dict()
+    # retrieval
+    if spec.rag:
+        try:
+            info = _collection_info(spec.rag.collection)
+        except WorkbenchError as exc:
+            return _unavailable(r, f"collection {spec.rag.collection!r}: {exc}")
+        if info is None:
+            return _unavailable(r, f"collection {spec.rag.collection!r} does not exist (deleted?): build it on the "
+                                   f"Knowledge Base page or pick another one")
+        r.rag = {"collection": spec.rag.collection, "mode": spec.rag.mode, "k": int(spec.rag.k),
+                 "table_version": info.get("table_version", info.get("version")),
+                 "embedder": info.get("embedder", ""), "chunker": info.get("chunker", ""),
+                 "ingest_seconds": _num(info.get("ingest_seconds")),
+                 "n_docs": info.get("n_docs", info.get("documents")), "rows": info.get("rows")}
+    # digest of the base model (adapters are pinned by their sha256); cheap for the embedded backend
+    if not r.adapter:
+        r.digest = _model_digest(r.backend, r.model_id)
+    return r
+
+
+def _num(v):
+    try:
+        return float(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _model_digest(backend_name: str, model_id: str) -> str:
+    try:
+        from core.llm.registry import get_backend
+
+        backend = get_backend(backend_name)
+        if backend_name == "embedded" and hasattr(backend, "resolve"):
+            from core.llm.embedded import model_digest   # sha256 of the GGUF's first 8 MB, cached
+
+            return model_digest(backend.resolve(model_id)[1])
+        for m in backend.list_models():
+            if m.id == model_id:
+                return m.digest or ""
+    except Exception:  # noqa: BLE001 - the digest is recorded per answer from Usage anyway
+        return ""
+    return ""
+
+
+def _unavailable(r: Resolved, reason: str) -> Resolved:
+    r.available, r.reason = False, reason
+    return r
+
+
+# ---- running one question ------------------------------------------------------------------------------
+def prompt_variables(pspec, question: str, extra: dict | None = None) -> dict[str, str]:
+    values = {"question": question}
+    for k, v in (extra or {}).items():
+        if isinstance(v, (str, int, float)):
+            values.setdefault(k, str(v))
+    for name in pspec.variables():
+        if name != "context":
+            values.setdefault(name, "")
+    return values
+
+
+class AnswerRun:
+    """Run one question with one resolved approach. Iterate for text deltas (streaming), then read `.record`:
+    answer, usage, retrieval (chunks, table version, seconds) and end-to-end timings. Errors raise from the
+    iteration (typed WorkbenchError) - the caller records them."""
+
+    def __init__(self, res: Resolved, question: str, backend, variables: dict | None = None):
+        self.res, self.question, self.backend, self.variables = res, question, backend, variables or {}
+        self.record: dict | None = None
+        self.retrieval: dict | None = None
+        self._stream = None
+
+    def prepare(self) -> list[dict]:
+        """Retrieve (if on) and render the messages. Separate so the UI can show citations before streaming."""
+        from core.llm.base import GenParams  # noqa: F401 - keep imports light
+        from core.prompts.spec import PromptSpec
+
+        if not self.res.available:
+            raise CompareError(f"Approach {self.res.name} is unavailable: {self.res.reason}")
+        pspec = PromptSpec.from_dict(self.res.prompt)
+        context = None
+        if self.res.rag:
+            from core.rag import api as rag_api
+
+            rag = self.res.rag
+            t0 = time.perf_counter()
+            retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
+                                    version=rag.get("table_version"))
+            secs = time.perf_counter() - t0
+            chunks = [{"id": str(c.id), "text": c.text, "source": c.source, "position": getattr(c, "position", None),
+                       "score": _num(getattr(c, "score", None)), "rank": getattr(c, "rank", i + 1)}
+                      for i, c in enumerate(retr.chunks)]
+            self.retrieval = {"collection": rag["collection"], "mode": rag["mode"], "k": int(rag["k"]),
+                              "table_version": getattr(retr, "table_version", rag.get("table_version")),
+                              "seconds": secs, "chunks": chunks}
+            context = rag_api.build_context(retr.chunks) if retr.chunks else None
+        self.messages = pspec.render(prompt_variables(pspec, self.question, self.variables), context=context)
+        return self.messages
+
+    def __iter__(self) -> Iterator[str]:
+        from core.llm.base import GenParams
+
+        if not hasattr(self, "messages"):
+            self.prepare()
+        t0 = time.perf_counter()
+        params = GenParams.from_dict(self.res.params)
+        self._stream = self.backend.chat_stream(self.messages, params, model=self.res.model_id)
+        first = None
+        for delta in self._stream:
+            if first is None:
+                first = time.perf_counter()
+            yield delta
+        usage = self._stream.usage
+        wall = time.perf_counter() - t0
+        rsec = self.retrieval["seconds"] if self.retrieval else 0.0
+        u = usage.to_dict() if usage is not None else {}
+        self.record = {
+            "answer": self._stream.text,
+            "usage": u,
+            "retrieval": self.retrieval,
+            "retrieval_s": rsec,
+            # user-perceived: retrieval happens before the first token
+            "ttft_s": rsec + float(u.get("ttft_s") or ((first or time.perf_counter()) - t0)),
+            "latency_s": rsec + float(u.get("latency_s") or wall),
+            "prompt_tokens": int(u.get("prompt_tokens") or 0),
+            "completion_tokens": int(u.get("completion_tokens") or 0),
+            "digest": u.get("digest") or self.res.digest,
+            "adapter_sha256": (self.res.adapter or {}).get("sha256", ""),
+        }
+
+    def close(self) -> None:
+        if self._stream is not None and hasattr(self._stream, "close"):
+            self._stream.close()
+
+    def run(self) -> dict:
+        for _ in self:
+            pass
+        assert self.record is not None
+        return self.record

