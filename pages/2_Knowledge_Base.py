@@ -1,22 +1,28 @@
 """Knowledge Base: ingest documents into a LanceDB collection, compare retrieval modes, answer with citations,
-evaluate retrieval. Thin page: all logic is in core.rag (api.py). Session keys start with "kb_"; the selected
-collection is in the URL (?collection=support). Document text is only ever shown as plain text.
+evaluate retrieval. Thin page: all logic is in core.rag (api.py, jobs.py). Session keys start with "kb_"; the
+selected collection is in the URL (?collection=support). Document text is only ever shown as plain text.
+
+Opening the page never loads the embedder (no torch import): ingests run as jobs in their own process (their
+progress is read from the job's status.json), and the model is loaded in this process only for a query, an
+answer or an evaluation.
 """
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from core.errors import WorkbenchError
-from core.rag import api
+from core.rag import api, jobs
 from ui.common import backend_picker, get_backend, page_setup, show_error, show_usage
 
 page_setup("Knowledge Base", "📚")
 ss = st.session_state
 UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf", "docx"]
+MAX_FILE_BARS = 30
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
@@ -27,67 +33,123 @@ def md_escape(text: str) -> str:
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def embedder(name: str | None = None):
+    """Loaded on the first query, answer or evaluation -- never on page load."""
     return api.get_embedder(name)
 
 
-def run_ingest(call, names: list[str], **kwargs) -> list:
-    """Run an ingest with an overall progress bar and one bar per file; returns the FileResults."""
-    overall = st.progress(0.0, text=f"Overall: 0/{len(names)} files")
-    bars = [st.progress(0.0, text=f"{n}: waiting") for n in names[:30]]
-
-    finished: set[int] = set()
-
-    def cb(p: api.IngestProgress) -> None:
-        if p.stage in ("done", "skipped", "error"):
-            finished.add(p.index)
-        overall.progress(min(1.0, p.overall_fraction), text=f"Overall: {len(finished)}/{p.total} files")
-        if p.index < len(bars):
-            label = {"error": "failed", "skipped": "unchanged, nothing to embed"}.get(p.stage, p.message or p.stage)
-            bars[p.index].progress(min(1.0, p.file_fraction), text=f"{p.file}: {label}")
-
-    results = call(progress=cb, **kwargs)
-    overall.progress(1.0, text=f"Overall: {len(results)}/{len(results)} files done")
-    return results
-
-
-def results_frame(results) -> pd.DataFrame:
+def results_frame(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "file": r.file, "status": "unchanged" if r.skipped_unchanged else ("ok" if r.ok else "error"),
-        "chunks": r.chunks, "tokens": r.tokens, "embedded": r.embedded, "seconds": round(r.seconds, 2),
-        "error": r.error} for r in results])
+        "file": r["file"], "status": "unchanged" if r.get("skipped_unchanged") else ("ok" if r.get("ok") else "error"),
+        "chunks": r.get("chunks", 0), "tokens": r.get("tokens", 0), "embedded": r.get("embedded", 0),
+        "seconds": round(float(r.get("seconds") or 0), 2), "error": r.get("error", "")} for r in results])
 
 
-# ---- first visit: the sample collection -------------------------------------------------------------------
-try:
-    emb = embedder()
-except WorkbenchError as exc:
-    show_error(exc)
-    st.stop()
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return ""
+    s = max(0, time.time() - ts)
+    return f"{s:.0f} s ago" if s < 90 else (f"{s / 60:.0f} min ago" if s < 5400 else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)))
 
+
+_STAGES = {"waiting": "waiting", "load": "reading", "chunk": "chunked, waiting for the embedder", "embed": "embedding",
+           "store": "writing", "done": "done", "skipped": "unchanged, nothing to embed",
+           "unchanged": "unchanged, nothing to embed", "error": "failed", "not ingested": "not ingested"}
+
+
+def file_line(f: dict) -> str:
+    """One file of a job as Markdown-safe text: its result once finished, else its stage."""
+    name, r = md_escape(f.get("name", "")), f.get("result")
+    if r:
+        if not r.get("ok"):
+            return f"✗ {name} — {md_escape(r.get('error', 'failed'))}"
+        if r.get("skipped_unchanged"):
+            return f"＝ {name} — unchanged, {r.get('chunks', 0)} chunks kept, nothing embedded"
+        return (f"✓ {name} — {r.get('chunks', 0)} chunks, {r.get('tokens', 0):,} tokens, "
+                f"{float(r.get('seconds') or 0):.2f} s")
+    stage = _STAGES.get(f.get("stage", ""), f.get("stage", ""))
+    msg = f.get("message") or ""
+    return f"{name} — {stage}" + (f" ({md_escape(msg)})" if msg and f.get("stage") == "embed" else "")
+
+
+def render_job(job: jobs.IngestJob, highlight: bool) -> None:
+    """Progress (running) or results (finished) of one ingest job, from its status.json only."""
+    n = len(job.files)
+    title = f"Ingest of {md_escape(job.label or 'documents')} into “{md_escape(job.collection)}”"
+    if job.active:
+        st.markdown(f"**{title}** · {job.state}" + (f" · {job.seconds:.0f} s" if job.started else ""))
+        if job.state == "queued":
+            st.caption(md_escape(job.message or "waiting for the worker"))
+        st.progress(min(1.0, job.overall), text=f"Overall: {job.done}/{n or '?'} files · "
+                                                 f"{md_escape(job.message or job.state)}")
+        for f in job.files[:MAX_FILE_BARS]:
+            st.progress(min(1.0, float(f.get("fraction") or 0)), text=file_line(f))
+        if n > MAX_FILE_BARS:
+            st.caption(f"…and {n - MAX_FILE_BARS} more files.")
+        st.caption(f"Job {job.id} runs in its own process: refreshing or closing this tab does not stop it.")
+        return
+    results = job.results
+    when = _ago(job.finished)
+    if job.state == "failed":
+        st.error(f"{title} stopped {when}: {job.error}")
+    elif highlight:
+        (st.success if job.ok == len(results) else st.warning)(f"{job.ok} of {len(results)} files ingested.")
+    else:
+        st.caption(f"Last ingest: {title}, {when} — {job.ok} of {len(results)} files ingested.")
+    if results:
+        with st.expander(f"Per-file results ({len(results)} files, {job.seconds:.1f} s)", expanded=highlight):
+            st.dataframe(results_frame(results), hide_index=True, width="stretch")
+            st.caption("chunks: rows in the index for the file · tokens: embedder tokens in them · embedded: chunks "
+                       "that had to be embedded (0 when the file is unchanged) · seconds: load+chunk+embed+store.")
+
+
+@st.fragment(run_every=1.5)
+def live_job(job_id: str) -> None:
+    """Re-reads the job's status.json every 1.5 s; when the job ends, reruns the page (documents, sidebar)."""
+    try:
+        job = jobs.read_job(job_id)
+    except WorkbenchError as exc:
+        show_error(exc)
+        return
+    render_job(job, highlight=True)
+    if not job.active:
+        ss.kb_job = job_id
+        st.rerun(scope="app")
+
+
+def start_job(**kwargs) -> None:
+    try:
+        ss.kb_job = jobs.start_ingest_job(**kwargs)
+        ss.pop("kb_pending_collection", None)
+    except WorkbenchError as exc:
+        show_error(exc)
+
+
+# ---- first visit: the sample collection is indexed by a background job ------------------------------------------
 sample_name, sample_folder, sample_questions = api.sample_paths()
 if not ss.get("kb_sample_checked"):
     try:
-        if sample_name not in {c.name for c in api.list_collections()} and sample_folder.is_dir():
-            with st.status(f"First start: indexing the sample documents into collection “{sample_name}”…",
-                           expanded=True) as status:
-                bar = st.progress(0.0)
-                api.ensure_sample_collection(
-                    progress=lambda p: bar.progress(min(1.0, p.overall_fraction), text=f"{p.file}: {p.stage}"))
-                status.update(label=f"Sample collection “{sample_name}” is ready.", state="complete", expanded=False)
+        started = jobs.ensure_sample_job()
+        if started:
+            ss.kb_job = started
         ss.kb_sample_checked = True
     except WorkbenchError as exc:
         show_error(exc)
 
 collections = api.list_collections()
 names = [c.name for c in collections]
+running = jobs.active_jobs()
+indexing = sorted({j.collection for j in running} - set(names))   # collections whose first ingest is running
 
 # ---- sidebar: collection and chunking ---------------------------------------------------------------------
 with st.sidebar:
     st.header("Collection")
-    wanted = st.query_params.get("collection") or ss.get("kb_collection") or (sample_name if sample_name in names else None)
-    if names:
-        idx = names.index(wanted) if wanted in names else 0
-        current = st.selectbox("Collection", names, index=idx, key="kb_collection_select",
+    choices = names + indexing
+    wanted = (st.query_params.get("collection") or ss.get("kb_collection")
+              or (sample_name if sample_name in choices else None))
+    if choices:
+        idx = choices.index(wanted) if wanted in choices else 0
+        current = st.selectbox("Collection", choices, index=idx, key="kb_collection_select",
+                               format_func=lambda c: c + (" (being indexed…)" if c in indexing else ""),
                                help="Each collection is its own LanceDB table set; questions are answered from it.")
     else:
         current = None
@@ -105,16 +167,18 @@ with st.sidebar:
         st.query_params["collection"] = current
         ss.kb_collection = current
     info = next((c for c in collections if c.name == current), None)
+    emb = api.describe_embedder(info.embedder if info else None)   # from config files: no model load
 
     st.header("Chunking")
     st.caption(f"Sizes are in tokens of the embedder **{md_escape(emb.name.split('/')[-1])}** "
-               f"({emb.dimension}-d, window {emb.max_tokens} tokens).")
+               f"({emb.dimension or '?'}-d, window {emb.max_tokens} tokens).")
     chunkers = api.chunker_names()
     descriptions = api.chunker_descriptions()
     default_chunker = info.chunker if info else api.DEFAULT_CHUNKER
     chunker = st.selectbox("Chunker", chunkers, index=chunkers.index(default_chunker) if default_chunker in chunkers else 0,
                            key="kb_chunker", help="\n\n".join(f"**{k}**: {v}" for k, v in descriptions.items()))
-    size = st.number_input("Chunk size (tokens)", 16, emb.max_tokens, value=int(info.chunk_size if info else api.DEFAULT_SIZE),
+    size = st.number_input("Chunk size (tokens)", 16, emb.max_tokens,
+                           value=min(int(info.chunk_size if info else api.DEFAULT_SIZE), emb.max_tokens),
                            step=8, key="kb_chunk_size",
                            help=f"At most the embedder's window ({emb.max_tokens}); ~200 keeps 4 chunks inside a 2k-token model.")
     overlap = st.number_input("Overlap (tokens)", 0, int(size) - 1, value=min(int(info.overlap if info else api.DEFAULT_OVERLAP), int(size) - 1),
@@ -127,12 +191,8 @@ with st.sidebar:
                        "(queries keep working on the old one until then).")
             if current == sample_name and st.button("Re-index the sample documents with these settings",
                                                     key="kb_reindex_sample"):
-                with st.spinner("Re-indexing…"):
-                    try:
-                        api.ingest_paths([sample_folder], current, chunker=chunker, chunk_size=int(size), overlap=int(overlap))
-                        st.rerun()
-                    except WorkbenchError as exc:
-                        show_error(exc)
+                start_job(paths=[sample_folder], collection=current, chunker=chunker, chunk_size=int(size),
+                          overlap=int(overlap), label="sample documents (re-index)")
         try:
             indexes = api.list_indexes(current)
         except WorkbenchError:
@@ -150,6 +210,18 @@ st.title("📚 Knowledge Base")
 st.caption("RAG gives the model facts it never saw: documents are split into chunks, embedded, stored in LanceDB, "
            "and the best chunks for a question are put into the prompt, numbered, so the answer can cite them.")
 
+# The sample collection could not be built (e.g. the embedder is missing): say why, offer to try again.
+if sample_name not in choices and sample_folder.is_dir():
+    last = jobs.list_jobs(sample_name, limit=1)
+    if last and last[0].state == "failed":
+        st.error(f"Indexing the sample documents failed: {last[0].error}")
+        if st.button("Index the sample docs", type="primary", key="kb_sample_retry"):
+            try:
+                ss.kb_job = jobs.ensure_sample_job(retry_failed=True)
+                st.rerun()
+            except WorkbenchError as exc:
+                show_error(exc)
+
 tab_docs, tab_search, tab_ask, tab_eval = st.tabs(["Documents", "Retrieval playground", "Ask with citations",
                                                    "Retrieval evaluation"])
 
@@ -165,15 +237,8 @@ with tab_docs:
                                           "embedded again; a changed one replaces its chunks atomically.")
             submitted = st.form_submit_button("Ingest files", type="primary")
         if submitted and files:
-            uploads = [(f.name, f.getvalue()) for f in files]
-            try:
-                ss.kb_last_results = run_ingest(api.ingest_uploads, [u[0] for u in uploads], files=uploads,
-                                                collection=current, chunker=chunker, chunk_size=int(size),
-                                                overlap=int(overlap))
-                ss.pop("kb_pending_collection", None)
-                st.rerun()
-            except WorkbenchError as exc:
-                show_error(exc)
+            start_job(uploads=[(f.name, f.getvalue()) for f in files], collection=current, chunker=chunker,
+                      chunk_size=int(size), overlap=int(overlap))
         elif submitted:
             st.warning("Choose one or more files first.")
         with st.form("kb_folder_form"):
@@ -186,32 +251,31 @@ with tab_docs:
                 st.error(f"{path} is not a folder on this machine.")
             else:
                 from core.rag.loaders import expand_paths
-                found = [f.name for f, _ in expand_paths([path])]
-                if not found:
+                if not expand_paths([path]):
                     st.warning(f"No supported files under {path}.")
                 else:
-                    try:
-                        ss.kb_last_results = run_ingest(api.ingest_paths, found, paths=[path], collection=current,
-                                                        chunker=chunker, chunk_size=int(size), overlap=int(overlap))
-                        ss.pop("kb_pending_collection", None)
-                        st.rerun()
-                    except WorkbenchError as exc:
-                        show_error(exc)
-        if ss.get("kb_last_results"):
-            res = ss.kb_last_results
-            ok = sum(r.ok for r in res)
-            (st.success if ok == len(res) else st.warning)(f"{ok} of {len(res)} files ingested.")
-            st.dataframe(results_frame(res), hide_index=True, width="stretch")
-            st.caption("chunks: rows in the index for the file · tokens: embedder tokens in them · embedded: chunks "
-                       "that had to be embedded (0 when the file is unchanged) · seconds: load+chunk+embed+store.")
+                    start_job(paths=[path], collection=current, chunker=chunker, chunk_size=int(size),
+                              overlap=int(overlap))
+
+        # Ingest jobs of this collection: running ones live (they survive a refresh), else the latest result.
+        col_jobs = jobs.list_jobs(current, limit=10)
+        live = [j for j in col_jobs if j.active]
+        for j in reversed(live):
+            with st.container(border=True):
+                live_job(j.id)
+        done = [j for j in col_jobs if not j.active]
+        if done and not live:
+            with st.container(border=True):
+                render_job(done[0], highlight=done[0].id == ss.get("kb_job"))
 
         st.subheader("Documents")
         try:
-            docs = api.list_documents(current)
+            docs = api.list_documents(current) if current in names else []
         except WorkbenchError:
             docs = []
         if not docs:
-            st.info("No documents in this collection yet.")
+            st.info("No documents in this collection yet." + (" They appear here as the ingest job stores them."
+                                                              if live else ""))
         else:
             frame = pd.DataFrame([{"document": d["doc_id"], "source": d["source"], "chunks": d["chunks"],
                                    "tokens": d["tokens"],
@@ -248,6 +312,7 @@ with tab_search:
             run = st.form_submit_button("Search", type="primary")
         if run:
             try:
+                embedder(info.embedder)            # first query: load the model once (spinner)
                 ss.kb_search = api.retrieve_modes(q, current, k=int(k))
             except WorkbenchError as exc:
                 show_error(exc)
@@ -315,6 +380,7 @@ with tab_ask:
             ask = st.form_submit_button("Answer", type="primary")
         if ask:
             try:
+                embedder(info.embedder)
                 s = api.answer(question, current, backend=get_backend(backend), model=model or None, mode=mode,
                                k=int(k_ans), stream=True)
                 holder = st.empty()
@@ -353,6 +419,7 @@ with tab_eval:
                         raise WorkbenchError("The uploaded file has no question with an `evidence` passage.")
                 else:
                     questions = api.load_questions(Path(qpath))
+                embedder(info.embedder)
                 bar = st.progress(0.0, text="Evaluating…")
                 rep = api.evaluate(current, questions, progress=lambda i, n: bar.progress(i / n, text=f"{i}/{n} questions"))
                 bar.empty()

@@ -11,7 +11,8 @@ from core.rag.answer import AnswerResult, AnswerStream, answer, default_prompt  
 from core.rag.chunkers import (DEFAULT_CHUNKER, DEFAULT_OVERLAP, DEFAULT_SIZE, chunker_descriptions,  # noqa: F401
                                chunker_names, get_chunker)
 from core.rag.context import CitationCheck, build_context, check_citations, citation_spans  # noqa: F401
-from core.rag.embedders import PACKAGED as DEFAULT_EMBEDDER, embedder_options, get_embedder  # noqa: F401
+from core.rag.embedders import PACKAGED as DEFAULT_EMBEDDER, EmbedderInfo, embedder_options, get_embedder  # noqa: F401
+from core.rag.embedders import describe as describe_embedder  # noqa: F401
 from core.rag.evaluate import EvalReport, evaluate, load_questions  # noqa: F401
 from core.rag.ingest import FileResult, IngestProgress, ingest_paths, ingest_uploads  # noqa: F401
 from core.rag.retriever import MODES, RetrievedChunk, Retrieval, only_found_by, retrieve, retrieve_modes  # noqa: F401
@@ -121,8 +122,13 @@ _SAMPLE_LOCK = threading.Lock()
 
 def ensure_sample_collection(progress=None) -> str:
     """Ingest sample_docs/knowledge into the "support" collection unless it already has documents (idempotent;
-    safe to call from several sessions at once). Returns the collection name."""
+    safe to call from several sessions at once), in this process. If an ingest job (core.rag.jobs) is indexing
+    the collection right now, it waits for that job instead. Returns the collection name."""
+    from core.rag import jobs
+
     name, folder, _ = sample_paths()
+    for job in jobs.active_jobs(name):
+        jobs.wait(job.id, timeout=1800)
     with _SAMPLE_LOCK:
         cfg = store.active_configs().get(name)
         if cfg is not None and store.open_table(cfg.table_name).count_rows() > 0:

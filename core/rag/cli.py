@@ -15,8 +15,17 @@ def register(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=None, help="chunk size in embedder tokens (default 200)")
     p.add_argument("--overlap", type=int, default=None, help="overlap in embedder tokens (default 32)")
     p.add_argument("--embedder", default=None, help="all-MiniLM-L6-v2 (default), st:/local/folder or ollama:MODEL")
+    p.add_argument("--detach", action="store_true",
+                   help="run the ingest as a background job (its own process) and print the job id at once; "
+                        "follow it with `python -m core ingest-status JOB_ID --wait`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ingest-status", help="Show ingest jobs (started by the Knowledge Base page or --detach).")
+    p.add_argument("job_id", nargs="?", default=None, help="a job id (default: list the recent jobs)")
+    p.add_argument("--wait", action="store_true", help="wait until the job has finished")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest_status)
 
     p = sub.add_parser("search", help="Retrieve the top-k chunks for a query.")
     p.add_argument("query")
@@ -64,6 +73,15 @@ def _progress_printer(enabled: bool):
 
 def cmd_ingest(args) -> int:
     from core.rag.api import ingest_paths
+    if args.detach:
+        from core.rag import jobs
+        job_id = jobs.start_ingest_job(args.paths, args.collection, chunker=args.chunker, chunk_size=args.chunk_size,
+                                       overlap=args.overlap, embedder=args.embedder)
+        if args.json:
+            emit_json({"job_id": job_id, "collection": args.collection, "job_dir": str(jobs.job_dir(job_id))})
+        else:
+            print(job_id)
+        return 0
     results = ingest_paths(args.paths, args.collection, chunker=args.chunker, chunk_size=args.chunk_size,
                            overlap=args.overlap, progress=_progress_printer(not args.json), embedder=args.embedder)
     ok = sum(r.ok for r in results)
@@ -77,6 +95,34 @@ def cmd_ingest(args) -> int:
             print(f"{state:9} {r.doc_id or r.file}: {detail}")
         print(f"{ok}/{len(results)} files in collection {args.collection!r}")
     return 0 if ok == len(results) else 1
+
+
+def cmd_ingest_status(args) -> int:
+    from core.rag import jobs
+    if not args.job_id:
+        listed = jobs.list_jobs(limit=20)
+        if args.json:
+            emit_json({"jobs": [j.to_dict() for j in listed]})
+        else:
+            for j in listed:
+                print(f"{j.id}  {j.state:9} {j.collection}: {j.label} ({j.ok} ok, {j.failed} failed of {len(j.files)})")
+        return 0
+    job = jobs.wait(args.job_id, timeout=24 * 3600) if args.wait else jobs.read_job(args.job_id)
+    if args.json:
+        emit_json(job.to_dict())
+    else:
+        print(f"{job.id}: {job.state} · {job.collection} · {job.done}/{len(job.files)} files · {job.message}")
+        for f in job.files:
+            r = f.get("result")
+            if r:
+                state = "unchanged" if r.get("skipped_unchanged") else ("ok" if r.get("ok") else "FAILED")
+                detail = r.get("error") or f"{r['chunks']} chunks, {r['tokens']} tokens, {r['seconds']:.2f}s"
+                print(f"{state:9} {f['name']}: {detail}")
+            else:
+                print(f"{f.get('stage', ''):9} {f['name']}")
+        if job.error:
+            print(f"error: {job.error}", file=sys.stderr)
+    return 0 if job.state != "failed" and not job.failed else 1
 
 
 def cmd_search(args) -> int:

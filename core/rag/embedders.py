@@ -7,9 +7,11 @@ Names:
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -184,6 +186,50 @@ def get_embedder(name: str | None = None) -> Embedder:
             if emb.name != key:
                 _INSTANCES[emb.name] = emb
         return emb
+
+
+@dataclass
+class EmbedderInfo:
+    """What the UI needs to know about an embedder before loading it (name, vector size, token window)."""
+    name: str
+    dimension: int | None
+    max_tokens: int
+    loaded: bool = False
+
+
+def _folder_info(path: Path) -> tuple[int | None, int]:
+    """(dimension, max tokens) of a sentence-transformers folder, from its JSON configs only (no torch)."""
+    def read(rel: str) -> dict:
+        try:
+            return json.loads((path / rel).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    dim = None
+    modules = read("modules.json")
+    for mod in modules if isinstance(modules, list) else []:
+        cfg = read(f"{mod.get('path')}/config.json") if isinstance(mod, dict) and mod.get("path") else {}
+        dim = cfg.get("out_features") or cfg.get("word_embedding_dimension") or dim
+    dim = dim or read("config.json").get("hidden_size")
+    max_tokens = read("sentence_bert_config.json").get("max_seq_length") or 256
+    return (int(dim) if dim else None), int(max_tokens)
+
+
+def describe(name: str | None = None) -> EmbedderInfo:
+    """Name, dimension and token window of an embedder without loading it (an already loaded instance is used
+    as is). Pages call this on first render so that opening them never imports torch."""
+    key = resolve_name(name)
+    emb = _INSTANCES.get(key)
+    if emb is not None:
+        return EmbedderInfo(emb.name, emb.dimension, emb.max_tokens, loaded=True)
+    if key.startswith("ollama:"):
+        return EmbedderInfo(key, None, 512)
+    try:
+        path = packaged_model_path() if key == PACKAGED else Path(key[3:] if key.startswith("st:") else key).expanduser()
+    except ModelNotFound:
+        return EmbedderInfo(key, 384 if key == PACKAGED else None, 256)
+    dim, max_tokens = _folder_info(path)
+    return EmbedderInfo(key if key == PACKAGED else f"st:{path.resolve()}", dim, max_tokens)
 
 
 def embedder_options() -> list[str]:

@@ -81,6 +81,36 @@ def _items_from_uploads(files: Iterable[tuple[str, bytes]], max_mb: int) -> list
     return items
 
 
+def _items_from_saved(entries: Iterable[dict], max_mb: int) -> list[Item]:
+    """Uploads already saved to disk (by an ingest job): {"name": original name, "doc_id", "path", "error"}."""
+    items: list[Item] = []
+    for e in entries:
+        name, doc_id = str(e.get("name") or "document"), str(e.get("doc_id") or loaders.sanitize_name(e.get("name")))
+        if e.get("error") or not e.get("path"):
+            err = IngestError(str(e.get("error") or f"{name}: the upload was not saved."))
+            items.append((name, doc_id, lambda err=err: (_ for _ in ()).throw(err)))
+        else:
+            items.append((name, doc_id, lambda p=Path(e["path"]), n=name, d=doc_id:
+                          loaders.load_path(p, max_mb=max_mb, doc_id=d, display=n)))
+    return items
+
+
+def plan_items(paths: Iterable[Path] = (), saved: Iterable[dict] = ()) -> list[Item]:
+    """The files a batch will ingest, in order: (display name, doc id, loader). Cheap: nothing is read yet."""
+    from core.config import get_settings
+    max_mb = get_settings().max_upload_mb
+    return _items_from_paths(paths, max_mb) + _items_from_saved(saved, max_mb)
+
+
+def run_items(items: list[Item], collection: str, chunker: str | None = None, chunk_size: int | None = None,
+              overlap: int | None = None, progress: Callable[[IngestProgress], None] | None = None,
+              embedder: str | None = None,
+              on_result: Callable[[int, FileResult], None] | None = None) -> list[FileResult]:
+    """Ingest planned items (see plan_items) -- what an ingest job's worker process runs. `on_result(index,
+    FileResult)` is called as soon as each file is finished (stored, skipped or failed)."""
+    return _run(items, collection, chunker, chunk_size, overlap, progress, embedder, on_result)
+
+
 def ingest_paths(paths: list[Path], collection: str, chunker: str | None = None, chunk_size: int | None = None,
                  overlap: int | None = None, progress: Callable[[IngestProgress], None] | None = None,
                  embedder: str | None = None) -> list[FileResult]:
@@ -101,7 +131,8 @@ def ingest_uploads(files: list[tuple[str, bytes]], collection: str, chunker: str
 
 
 def _run(items: list[Item], collection: str, chunker_name: str | None, size: int | None, overlap: int | None,
-         progress: Callable[[IngestProgress], None] | None, embedder_name: str | None) -> list[FileResult]:
+         progress: Callable[[IngestProgress], None] | None, embedder_name: str | None,
+         on_result: Callable[[int, FileResult], None] | None = None) -> list[FileResult]:
     store.validate_collection(collection)
     emb = get_embedder(embedder_name)
     ch = get_chunker(chunker_name, size, overlap, max_tokens=emb.max_tokens)
@@ -120,6 +151,11 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
     changed = False
     group: list[_Prepared] = []      # documents chunked and waiting for one shared embedding call
 
+    def finished(i: int, res: FileResult) -> None:
+        results[i] = res
+        if on_result:
+            on_result(i, res)
+
     def fail(i: int, name: str, res: FileResult, exc: BaseException, t0: float) -> None:
         if isinstance(exc, WorkbenchError):
             res.error, res.error_type = str(exc), type(exc).__name__
@@ -128,7 +164,7 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
             res.error, res.error_type = f"{name}: unexpected error ({type(exc).__name__}: {exc})", type(exc).__name__
         res.ok = False
         res.seconds += time.perf_counter() - t0
-        results[i] = res
+        finished(i, res)
         report(i, name, "error", 1.0, res.error)
 
     def flush() -> None:
@@ -143,7 +179,7 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
                 _store(prep, table, emb)
                 changed = True
                 prep.res.seconds += time.perf_counter() - t0
-                results[prep.index] = prep.res
+                finished(prep.index, prep.res)
                 report(prep.index, prep.res.file, "done", 1.0, f"{prep.res.chunks} chunks")
             except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
                 fail(prep.index, prep.res.file, prep.res, exc, t0)
@@ -162,7 +198,7 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
             prep = _prepare(doc, table, emb, ch, res, i)
             res.seconds += time.perf_counter() - t0
             if prep is None:
-                results[i] = res
+                finished(i, res)
                 report(i, name, "skipped", 1.0, "unchanged")
                 continue
             report(i, name, "chunk", 0.1, f"{len(prep.pieces)} chunks, {len(prep.todo)} to embed")

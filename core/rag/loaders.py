@@ -213,22 +213,24 @@ def load_bytes(data: bytes, name: str, max_mb: int | None = None, doc_id: str | 
                     content_hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data), meta=meta)
 
 
-def load_path(path: Path, max_mb: int | None = None, doc_id: str | None = None) -> Document:
-    """Parse one file on disk (the size is checked before reading it)."""
+def load_path(path: Path, max_mb: int | None = None, doc_id: str | None = None, display: str | None = None) -> Document:
+    """Parse one file on disk (the size is checked before reading it). `display`: the name to show and store as
+    the source (default: the file's name), e.g. an upload's original name when it was saved under a safe one."""
     path = Path(path)
+    shown = display or path.name
     if max_mb is None:
         from core.config import get_settings
         max_mb = get_settings().max_upload_mb
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise IngestError(f"{path.name}: cannot read the file ({exc.strerror or exc}).") from exc
+        raise IngestError(f"{shown}: cannot read the file ({exc.strerror or exc}).") from exc
     if not path.is_file():
-        raise IngestError(f"{path.name}: not a regular file.")
+        raise IngestError(f"{shown}: not a regular file.")
     if size > max_mb * 1024 * 1024:
-        raise FileTooLarge(f"{path.name}: {size / 1024 / 1024:.1f} MB is over the {max_mb} MB limit. "
+        raise FileTooLarge(f"{shown}: {size / 1024 / 1024:.1f} MB is over the {max_mb} MB limit. "
                            "Split the document or raise WORKBENCH_MAX_UPLOAD_MB.")
-    return load_bytes(path.read_bytes(), path.name, max_mb=max_mb, doc_id=doc_id)
+    return load_bytes(path.read_bytes(), shown, max_mb=max_mb, doc_id=doc_id or sanitize_name(path.name))
 
 
 def expand_paths(paths: list[Path]) -> list[tuple[Path, str]]:

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
+from core.rag import jobs
 
 PAGE = str(PROJECT_ROOT / "pages" / "2_Knowledge_Base.py")
 BAD = PROJECT_ROOT / "tests" / "fixtures" / "bad"
@@ -25,11 +26,20 @@ def kb_data(tmp_path_factory):
         os.environ["WORKBENCH_DATA"] = old
 
 
+def settle(at: AppTest, timeout: float = 300) -> AppTest:
+    """Wait for the page's ingest jobs (worker processes) to finish, then rerun the page as the live fragment does."""
+    for job in jobs.active_jobs():
+        jobs.wait(job.id, timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def load() -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=300)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    return at
+    return settle(at) if jobs.active_jobs() else at
 
 
 def click(at: AppTest, label: str) -> AppTest:
@@ -40,11 +50,32 @@ def click(at: AppTest, label: str) -> AppTest:
 
 
 @pytest.mark.slow
-def test_first_visit_indexes_sample_and_lists_documents(kb_data):
-    at = load()
+def test_first_visit_starts_the_sample_job_and_lists_documents(kb_data):
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    # the first render only started a worker process: the job's live progress is shown
+    job_id = at.session_state["kb_job"]
+    assert [j.id for j in jobs.active_jobs()] == [job_id]
+    assert jobs.read_job(job_id).collection == "support"
+    heads = [m.value for m in at.markdown]
+    assert any(h.startswith("**Ingest of sample documents into “support”**") for h in heads), heads
+    bars = [p.proto.text for p in at.get("progress")]
+    assert bars[0].startswith("Overall: ") and any("plans\\-and\\-limits" in b for b in bars), bars[:3]
+    # a second session (another tab, or a refresh) finds the running job instead of starting another one
+    other = AppTest.from_file(PAGE, default_timeout=300)
+    other.run()
+    assert not other.exception
+    assert [j.id for j in jobs.active_jobs()] == [job_id]
+    assert any(m.value.startswith("**Ingest of sample documents") for m in other.markdown)
+
+    at = settle(at)
     assert at.query_params["collection"] == ["support"] or at.query_params["collection"] == "support"
     assert [t.label for t in at.tabs] == ["Documents", "Retrieval playground", "Ask with citations",
                                           "Retrieval evaluation"]
+    job = jobs.read_job(job_id)
+    assert job.state == "succeeded" and job.ok == len(job.files) >= 5
+    assert any(s.value == f"{job.ok} of {job.ok} files ingested." for s in at.success)
     docs = at.dataframe[-1].value
     assert "plans-and-limits.md" in set(docs["document"]) and (docs["chunks"] > 0).all()
     assert at.selectbox(key="kb_browse_doc").value
@@ -59,10 +90,14 @@ def test_upload_good_and_bad_files(kb_data):
     up.upload("empty.txt", b"", "text/plain")
     up.upload("corrupt.pdf", (BAD / "corrupt.pdf").read_bytes(), "application/pdf")
     click(at, "Ingest files")
-    res = at.session_state["kb_last_results"]
-    by = {r.file: r for r in res}
-    assert by["notes #1.md"].ok and not by["empty.txt"].ok and "damaged" in by["corrupt.pdf"].error
+    job_id = at.session_state["kb_job"]
+    assert any(m.value.startswith("**Ingest of 3 uploaded files") for m in at.markdown)
+    at = settle(at)
+    by = {f["name"]: f["result"] for f in jobs.read_job(job_id).files}
+    assert by["notes #1.md"]["ok"] and not by["empty.txt"]["ok"] and "damaged" in by["corrupt.pdf"]["error"]
     assert any("1 of 3 files ingested" in w.value for w in at.warning)
+    results = at.dataframe[0].value           # the per-file results table
+    assert list(results["status"]) == ["ok", "error", "error"]
     docs = at.dataframe[-1].value
     assert "notes #1.md" in set(docs["document"])
 
