@@ -35,8 +35,24 @@ STATE_ICON = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": 
 
 
 # ---- cached heavy helpers (loaded lazily, once per process) ------------------------------------------------
+def token_tools(base_model: str):
+    """(count, preview) of the base model's tokenizer + chat template. The packaged model goes through llama.cpp
+    (no torch on the page); another base model loads its Hugging Face tokenizer only when the user asks."""
+    from core.finetune.datasets import light_token_tools, load_tokenizer, render_preview, token_counter
+    tools = light_token_tools(base_model)
+    if tools is not None:
+        return tools
+    if not st.toggle("Check lengths with the model's tokenizer", key="ft_check_lengths",
+                     help="Loads the base model's Hugging Face tokenizer (imports transformers)."):
+        st.caption("Row lengths are checked against max sequence length when the job starts.")
+        return None, None
+    with st.spinner("Loading the model's tokenizer …"):
+        tok = _hf_tokenizer(base_model)
+    return token_counter(tok), (lambda messages: render_preview(messages, tok))
+
+
 @st.cache_resource(show_spinner=False)
-def tokenizer_for(base_model: str):
+def _hf_tokenizer(base_model: str):
     from core.finetune.datasets import load_tokenizer
     return load_tokenizer(base_model)
 
@@ -205,17 +221,17 @@ def data_tab() -> Dataset | None:
         st.error(str(exc))
         return None
     spec = current_spec()
+    count = preview = None
+    lengths: list[int] = []
     if ds.rows and not ds.errors:
         try:
-            with st.spinner("Loading the model's tokenizer (the first time converts the packaged GGUF, ~30 s) …"):
-                tok = tokenizer_for(spec.base_model)
-            from core.finetune.datasets import check_lengths, token_counter
-            lengths = check_lengths(ds, token_counter(tok), spec.max_seq_len)
+            count, preview = token_tools(spec.base_model)
+            if count is not None:
+                from core.finetune.datasets import check_lengths
+                lengths = check_lengths(ds, count, spec.max_seq_len)
         except WorkbenchError as exc:
             show_error(exc)
-            tok, lengths = None, []
-    else:
-        tok, lengths = None, []
+            count = preview = None
     c = st.columns(4)
     c[0].metric("Format", ds.format or "?")
     c[1].metric("Usable rows", len(ds.rows))
@@ -234,13 +250,12 @@ def data_tab() -> Dataset | None:
         st.error("The file has no rows: add some examples.")
     else:
         st.success(f"All {len(ds.rows)} rows are valid.")
-    if ds.rows and tok is not None:
+    if ds.rows and preview is not None:
         i = st.number_input("Preview row", 1, len(ds.rows), 1, key="ft_preview_row",
                             help="The exact text the model trains on, rendered with its chat template.")
         row = ds.rows[int(i) - 1]
-        from core.finetune.datasets import render_preview
         st.caption(f"Line {row['line']} · {lengths[int(i) - 1] if lengths else '?'} tokens")
-        st.code(render_preview(row["messages"], tok), language=None, wrap_lines=True)
+        st.code(preview(row["messages"]), language=None, wrap_lines=True)
     if ds.rows:
         train, val = split(ds.rows, spec.val_fraction, spec.seed)
         st.caption(f"Split (validation fraction {spec.val_fraction:.2f}, seed {spec.seed}): {len(train)} train rows, "

@@ -360,6 +360,25 @@ def load_tokenizer(base_model: str, settings=None):
     return _TOKENIZERS[key]
 
 
+def light_token_tools(base_model: str) -> tuple[Callable[[list[dict]], int], Callable[[list[dict]], str]] | None:
+    """(count, preview) through llama.cpp for a packaged GGUF base model: the same vocabulary and chat template
+    as the converted Hugging Face tokenizer, without importing torch/transformers (so a page can validate
+    lengths on first render). None for other base models, which need `load_tokenizer`."""
+    from core.llm.models import PACKAGED_MODELS
+    if base_model not in PACKAGED_MODELS:
+        return None
+    from core.llm.registry import get_backend
+    backend = get_backend("embedded")
+
+    def preview(messages: list[dict]) -> str:
+        text = backend.render_prompt(messages, base_model)
+        # llama.cpp always appends the generation prompt; a training row ends with the assistant's turn
+        suffix = "<|im_start|>assistant\n"
+        return text[: -len(suffix)] if messages and messages[-1]["role"] == "assistant" and text.endswith(suffix) else text
+
+    return (lambda messages: backend.count_tokens(messages, base_model)), preview
+
+
 def token_counter(tokenizer) -> Callable[[list[dict]], int]:
     def count(messages: list[dict]) -> int:
         out = tokenizer.apply_chat_template(messages, tokenize=True)

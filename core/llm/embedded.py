@@ -203,6 +203,14 @@ class EmbeddedBackend:
     def count_tokens(self, messages: list[Message], model: str | None = None) -> int:
         return _count_prompt(self.load(model), messages)
 
+    def render_prompt(self, messages: list[Message], model: str | None = None) -> str:
+        """The exact text the model sees once its GGUF chat template is applied (for previews)."""
+        lm = self.load(model)
+        msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
+        if lm.formatter is not None:
+            return lm.formatter(messages=msgs).prompt
+        return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in msgs)
+
     def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
         return self.chat_stream(messages, params, model).result()
 

