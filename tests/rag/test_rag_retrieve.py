@@ -72,3 +72,30 @@ def test_check_citations(answer, n, cited, invalid, ok):
     assert (c.cited, c.invalid, c.ok, c.has_citations) == (cited, invalid, ok, bool(cited))
     if not ok:
         assert c.problems
+
+
+def test_query_fast_path_gives_the_same_vectors_as_sentence_transformers(embedder):
+    import numpy as np
+    qs = ["How much does an SMS top-up pack cost?", "TW-4020", "x" * 3000]      # the last one is truncated
+    assert embedder._fast is not None                                          # MiniLM: Transformer + mean pooling
+    for q in qs:
+        ref = embedder._model.encode([q], normalize_embeddings=True, convert_to_numpy=True)
+        assert np.abs(embedder.encode([q]) - ref).max() < 1e-5
+    pair = embedder.encode(qs[:2])                                             # two texts of different lengths
+    ref = embedder._model.encode(qs[:2], normalize_embeddings=True, convert_to_numpy=True)
+    assert pair.shape == (2, 384) and np.abs(pair - ref).max() < 1e-5
+
+
+def test_refine_budget_is_the_same_for_every_k():
+    from core.rag import store
+    from core.rag.retriever import refine_factor
+    budget = store.ANN_REFINE * store.ANN_REFINE_FOR_K
+    assert refine_factor(5) == store.ANN_REFINE
+    for k in (1, 5, 10, 20, 50, 100):
+        assert k * refine_factor(k) >= budget and refine_factor(k) >= 2
+
+
+def test_describe_embedder_needs_no_model_load():
+    from core.rag.embedders import describe
+    info = describe()
+    assert (info.name, info.dimension, info.max_tokens) == ("all-MiniLM-L6-v2", 384, 256)
