@@ -86,11 +86,17 @@ def render_job(job: jobs.IngestJob, highlight: bool) -> None:
         if n > MAX_FILE_BARS:
             st.caption(f"…and {n - MAX_FILE_BARS} more files.")
         st.caption(f"Job {job.id} runs in its own process: refreshing or closing this tab does not stop it.")
+        if st.button("Cancel ingest", key=f"kb_cancel_{job.id}",
+                     help="Stops the worker. Files already finished stay indexed; the rest are not ingested."):
+            jobs.cancel(job.id)
+            st.rerun(scope="app")
         return
     results = job.results
     when = _ago(job.finished)
     if job.state == "failed":
         st.error(f"{title} stopped {when}: {job.error}")
+    elif job.state == "cancelled":
+        st.warning(f"{title} was cancelled {when}; {job.ok} of {n} files were ingested before that.")
     elif highlight:
         (st.success if job.ok == len(results) else st.warning)(f"{job.ok} of {len(results)} files ingested.")
     else:
@@ -213,8 +219,9 @@ st.caption("RAG gives the model facts it never saw: documents are split into chu
 # The sample collection could not be built (e.g. the embedder is missing): say why, offer to try again.
 if sample_name not in choices and sample_folder.is_dir():
     last = jobs.list_jobs(sample_name, limit=1)
-    if last and last[0].state == "failed":
-        st.error(f"Indexing the sample documents failed: {last[0].error}")
+    if last and last[0].state in ("failed", "cancelled"):
+        st.error(f"Indexing the sample documents failed: {last[0].error}" if last[0].state == "failed"
+                 else "Indexing the sample documents was cancelled.")
         if st.button("Index the sample docs", type="primary", key="kb_sample_retry"):
             try:
                 ss.kb_job = jobs.ensure_sample_job(retry_failed=True)

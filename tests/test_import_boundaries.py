@@ -45,7 +45,18 @@ def test_home_page_render_imports_nothing_heavy(data_dir):
 PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
 
 
+def stop_background_jobs() -> None:
+    """A first render may start a background job (the Knowledge Base page indexes the sample docs on first
+    visit); end it so no worker outlives the test and competes with the next one for the CPU."""
+    from core.rag import jobs
+    for job in jobs.active_jobs():
+        jobs.cancel(job.id)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_first_render_imports_no_torch(page, data_dir):
-    out = render_in_fresh_process(page, HEAVY_FOR_PAGES, data_dir)
+    try:
+        out = render_in_fresh_process(page, HEAVY_FOR_PAGES, data_dir)
+    finally:
+        stop_background_jobs()
     assert out["heavy"] == [], f"{page} imported {out['heavy']} on first render: import them lazily"

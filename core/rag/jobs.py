@@ -301,6 +301,33 @@ def _reconcile_one(folder: Path, status: dict) -> dict:
     return fresh
 
 
+def cancel(job_id: str) -> IngestJob:
+    """Stop a queued or running ingest job. Files already finished stay in the index (each file's rows are
+    written in one atomic merge), the rest are marked not ingested."""
+    import signal
+
+    folder = job_dir(job_id)
+    status = read_json(folder / "status.json", {}) or {}
+    if status.get("state") in ACTIVE:
+        pid = _pid_of(folder, status)
+        if pid is not None and _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)      # the worker leads its own session (start_new_session=True)
+            except (ProcessLookupError, PermissionError):
+                pass
+            deadline = time.time() + 10
+            while _alive(pid) and time.time() < deadline:
+                time.sleep(0.05)
+        fresh = read_json(folder / "status.json", status) or status
+        if fresh.get("state") in ACTIVE:
+            fresh.update(state="cancelled", message="cancelled by the user", finished=time.time())
+            for f in fresh.get("files") or []:
+                if not f.get("result"):
+                    f["stage"] = "not ingested"
+            write_json_atomic(folder / "status.json", fresh)
+    return read_job(job_id, reconcile=False)
+
+
 def read_job(job_id: str, reconcile: bool = True) -> IngestJob:
     """The job's current state from its status.json (a job whose worker died is marked failed first)."""
     folder = job_dir(job_id)
@@ -385,6 +412,6 @@ def ensure_sample_job(retry_failed: bool = False) -> str | None:
                     return None
             except Exception:  # noqa: BLE001 - a missing table: ingest again
                 pass
-        if jobs and jobs[0].state == "failed" and not retry_failed:
+        if jobs and jobs[0].state in ("failed", "cancelled") and not retry_failed:
             return None
         return start_ingest_job([folder], name, label="sample documents")

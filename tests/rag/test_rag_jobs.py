@@ -144,3 +144,21 @@ def test_bad_requests_fail_before_any_process_starts(data_dir, tmp_path):
     with pytest.raises(JobError):
         jobs.read_job("../../etc")
     assert jobs.list_jobs() == []
+
+
+def test_cancel_stops_the_worker_and_keeps_the_sample_job_from_restarting(data_dir):
+    """Cancelling a running ingest ends its process, records 'cancelled', and the first-visit logic does not
+    start the sample ingest again behind the user's back."""
+    from core.rag import jobs
+
+    job_id = jobs.ensure_sample_job()
+    assert job_id
+    job = jobs.cancel(job_id)
+    assert job.state == "cancelled"
+    pid = job.pid or jobs._pid_of(jobs.job_dir(job_id), {})
+    assert pid is None or not jobs._alive(pid)
+    assert jobs.active_jobs() == []
+    assert jobs.ensure_sample_job() is None
+    assert jobs.ensure_sample_job(retry_failed=True) is not None
+    for j in jobs.active_jobs():
+        jobs.cancel(j.id)
