@@ -47,11 +47,25 @@ def cmd_backends(args) -> int:
 
 
 # ---- generate ---------------------------------------------------------------------------------------------------
+class AdapterAction(argparse.Action):
+    """--adapter NAME is a model id on the embedded backend: ft:NAME (its base model is in adapter.json)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from core.llm.models import ADAPTER_PREFIX
+        name = str(values).strip()
+        if not name:
+            parser.error("--adapter needs an adapter name")
+        setattr(namespace, self.dest, name if name.startswith(ADAPTER_PREFIX) else ADAPTER_PREFIX + name)
+
+
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", nargs="?", default="", help="the user message")
     p.add_argument("--system", default="", help="system prompt")
     p.add_argument("--backend", default=None, help="embedded | ollama | openai (default: WORKBENCH_BACKEND)")
     p.add_argument("--model", default=None, help="model id (default: the backend's default)")
+    p.add_argument("--adapter", action=AdapterAction, dest="model", metavar="ADAPTER",
+                   help="a fine-tuned LoRA adapter (name or ft:<name>, see the Fine-Tune page) on the embedded "
+                        "backend; the same as --model ft:<name>")
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--top-p", dest="top_p", type=float, default=None)
     p.add_argument("--max-tokens", dest="max_tokens", type=int, default=None)

@@ -67,3 +67,17 @@ def test_generate_json_and_streaming_text(data_dir, tmp_path):
     p = run(["generate", "Name a color.", "--max-tokens", "8", "--stop", "\n\n"], data_dir)
     assert p.returncode == 0 and p.stdout.strip()
     assert "tok/s" in p.stderr and "prompt" in p.stderr
+
+
+@pytest.mark.slow
+def test_generate_with_adapter_uses_the_fine_tuned_model(data_dir, tiny_adapter):
+    """`--adapter NAME` is the same as `--model ft:NAME`: the LoRA is loaded on its base and shows in the usage."""
+    args = ["generate", "Say hello.", "--max-tokens", "12", "--seed", "3", "--json"]
+    base = json.loads(run(args, data_dir).stdout)
+    tuned = run([*args, "--adapter", "tiny"], data_dir)
+    assert tuned.returncode == 0, tuned.stderr
+    out = json.loads(tuned.stdout)
+    assert out["usage"]["model"] == "ft:tiny" and out["usage"]["adapter"] == "tiny"
+    assert tiny_adapter.sha256 in out["usage"]["digest"] and tiny_adapter.sha256 not in base["usage"]["digest"]
+    missing = run([*args, "--adapter", "ft:nope"], data_dir)
+    assert missing.returncode == 1 and json.loads(missing.stdout)["error"] == "ModelNotFound"
