@@ -148,6 +148,8 @@ class MaintenanceRow:
 def _dur(s: float | None) -> str:
     if s is None:
         return "time not measured"
+    if s < 1:
+        return "<1 s"
     if s < 90:
         return f"~{s:.0f} s"
     if s < 5400:
@@ -163,8 +165,8 @@ def maintenance(usages: list[ApproachUsage], recheck_seconds: dict[str, float]) 
         recheck = recheck_seconds.get(u.name)
         per_doc = (u.ingest_seconds / u.n_docs) if (u.ingest_seconds and u.n_docs) else None
         if u.rag:
-            docs = (f"re-ingest the changed documents ({_dur(per_doc)} per document; whole collection "
-                    f"{_dur(u.ingest_seconds)})")
+            docs = (f"re-ingest the changed documents (embedding {_dur(per_doc)} per document, whole collection "
+                    f"{_dur(u.ingest_seconds)}: estimated from the embedding speed measured in this run)")
             docs_s = per_doc if per_doc is not None else u.ingest_seconds
         else:
             docs = "edit the facts into the prompt by hand, then re-run this comparison " + f"({_dur(recheck)})"
