@@ -24,6 +24,7 @@ def test_edit_two_variants_run_and_see_outputs(streamlit_server, page):
     wait_script_idle(page)
 
     systems = page.get_by_label("System prompt", exact=True)
+    systems.nth(1).wait_for()           # text areas render lazily (a skeleton first) on a busy machine
     assert systems.count() == 2
     commit(systems.nth(0), "You are a terse support agent for Tidewave. Answer in one sentence.")
     wait_script_idle(page)
