@@ -38,7 +38,7 @@ STATE_ICON = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": 
 def token_tools(base_model: str):
     """(count, preview) of the base model's tokenizer + chat template. The packaged model goes through llama.cpp
     (no torch on the page); another base model loads its Hugging Face tokenizer only when the user asks."""
-    from core.finetune.datasets import light_token_tools, load_tokenizer, render_preview, token_counter
+    from core.finetune.datasets import light_token_tools, render_preview, token_counter
     tools = light_token_tools(base_model)
     if tools is not None:
         return tools

@@ -6,7 +6,6 @@ or refreshed. Session keys start with "cmp_"; the selected run is in the URL (?r
 """
 from __future__ import annotations
 
-import time
 
 import pandas as pd
 import streamlit as st

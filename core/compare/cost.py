@@ -8,7 +8,7 @@ long-prompt approach = one-off training cost / per-query saving (None with a rea
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass

@@ -23,31 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from core.compare.approach import ApproachSpec, AnswerRun, Resolved, check_set, resolve
+from core.compare.approach import AnswerRun, ApproachSpec, Resolved, check_set, resolve
 from core.compare.questions import Question, Scenario, VoiceCheck, load_scenario
 from core.config import PROJECT_ROOT, get_settings
-from core.errors import (BackendError, BackendUnavailable, CollectionNotFound, CompareError, ModelNotFound,
-                         WorkbenchError)
+from core.errors import (
+    BackendError,
+    BackendUnavailable,
+    CollectionNotFound,
+    CompareError,
+    ModelNotFound,
+    WorkbenchError,
+)
+from core.fileio import read_json, write_json_atomic
 
 TERMINAL = ("done", "stopped", "failed", "interrupted")
 MAX_BACKEND_FAILURES = 2     # consecutive "backend unreachable" errors before the run stops as failed
-
-
-# ---- small file helpers ----------------------------------------------------------------------------------
-def atomic_write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -124,9 +114,9 @@ def create_run(approaches: list[ApproachSpec], questions: list[Question], *, nam
         "approaches": [r.to_dict() for r in resolved],
         "questions": [q.to_dict() for q in questions],
     }
-    atomic_write_json(tmp / "spec.json", spec)
+    write_json_atomic(tmp / "spec.json", spec)
     total = len(questions) * sum(r.available for r in resolved)
-    atomic_write_json(tmp / "status.json", {"state": "created", "done": 0, "errors": 0, "total": total,
+    write_json_atomic(tmp / "status.json", {"state": "created", "done": 0, "errors": 0, "total": total,
                                             "message": "created", "updated": time.time()})
     (tmp / "results.jsonl").touch()
     os.replace(tmp, d)
@@ -141,7 +131,7 @@ def set_baseline(run_id: str, baseline: str | None) -> None:
             raise CompareError("A run cannot be its own baseline.")
     spec = read_json(d / "spec.json")
     spec["baseline"] = baseline
-    atomic_write_json(d / "spec.json", spec)
+    write_json_atomic(d / "spec.json", spec)
 
 
 # ---- reading a run ------------------------------------------------------------------------------------------
@@ -259,7 +249,7 @@ def start_worker(run_id: str) -> int:
     # mark running right away (the worker rewrites it) so a quick second click cannot start a twin
     st = read_json(d / "status.json", {}) or {}
     st.update(state="running", pid=proc.pid, message="starting", updated=time.time())
-    atomic_write_json(d / "status.json", st)
+    write_json_atomic(d / "status.json", st)
     return proc.pid
 
 
@@ -271,7 +261,7 @@ def request_stop(run_id: str, signal_worker: bool = True) -> None:
     pid = st.get("pid")
     if st.get("state") == "running":
         st.update(state="stopping", message="stopping after the current answer", updated=time.time())
-        atomic_write_json(d / "status.json", st)
+        write_json_atomic(d / "status.json", st)
     if signal_worker and pid and pid_alive(pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(pid), signal.SIGTERM)
@@ -329,9 +319,8 @@ def _append(path: Path, rec: dict) -> None:
 
 
 def default_embed() -> Callable:
-    from core.rag import api as rag_api
-
     from core.compare.scores import CachedEmbed
+    from core.rag import api as rag_api
 
     return CachedEmbed(rag_api.get_embedder().encode)
 
@@ -396,7 +385,7 @@ def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = 
                   "resumed_from": len(done_pairs), "runs": int(previous.get("runs", 0)) + 1}
         if previous.get("embed_chunks_per_s"):
             status["embed_chunks_per_s"] = previous["embed_chunks_per_s"]
-        atomic_write_json(d / "status.json", status)
+        write_json_atomic(d / "status.json", status)
 
         backends: dict[str, object] = {}
         broken: dict[str, str] = {}       # approach -> reason (adapter/collection gone): remaining items fail fast
@@ -424,7 +413,7 @@ def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = 
                     final_state = "stopped"
                     break
                 status.update(current=f"{q.id} × {a.name}", updated=time.time())
-                atomic_write_json(d / "status.json", status)
+                write_json_atomic(d / "status.json", status)
                 rec = {"qid": q.id, "approach": a.name, "ok": False, "started": time.time(),
                        "model_id": a.model_id, "prompt": f"{a.prompt_name}@{a.prompt_version}",
                        "params": a.params, "seed": a.seed, "backend": a.backend}
@@ -467,7 +456,7 @@ def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = 
                 else:
                     status["errors"] += 1
                 status.update(updated=time.time(), last_error=rec.get("error") if not rec["ok"] else status.get("last_error"))
-                atomic_write_json(d / "status.json", status)
+                write_json_atomic(d / "status.json", status)
                 if on_record:
                     on_record(rec, status)
                 if consecutive_down >= MAX_BACKEND_FAILURES:
@@ -485,7 +474,7 @@ def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = 
         elif final_state == "stopped":
             final_msg = f"stopped on request: {status['done']}/{total} answers kept; resume to continue"
         status.update(state=final_state, message=final_msg, updated=time.time(), finished=time.time(), current=None)
-        atomic_write_json(d / "status.json", status)
+        write_json_atomic(d / "status.json", status)
         with contextlib.suppress(FileNotFoundError):
             stop_file.unlink()
         return status

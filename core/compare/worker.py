@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    from core.compare.runner import atomic_write_json, read_json, run_batch
+    from core.compare.runner import read_json, run_batch, write_json_atomic
     from core.errors import WorkbenchError
 
     print(f"worker {d.name} started", flush=True)
@@ -39,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         st = read_json(d / "status.json", {}) or {}
         if "already being executed" not in str(exc):
             st.update(state="failed", message=str(exc), updated=time.time())
-            atomic_write_json(d / "status.json", st)
+            write_json_atomic(d / "status.json", st)
         return 1
     except Exception as exc:  # noqa: BLE001 - record why, so the page can show it
         traceback.print_exc()
         st = read_json(d / "status.json", {}) or {}
         st.update(state="failed", message=f"worker crashed ({type(exc).__name__}): {exc}; finished answers are kept",
                   updated=time.time())
-        atomic_write_json(d / "status.json", st)
+        write_json_atomic(d / "status.json", st)
         return 1
     print(f"worker {d.name} {st['state']}: {st.get('message')}", flush=True)
     return 0

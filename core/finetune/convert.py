@@ -10,16 +10,15 @@ share one conversion), else `<data>/models/hf/<model_id>`.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from core.config import Settings, get_settings
 from core.errors import JobError
+from core.fileio import file_lock
 from core.llm.models import PACKAGED_MODELS, packaged_gguf_path
 
 MARKER = "workbench_convert.json"
@@ -36,17 +35,6 @@ def hf_model_dir(model_id: str, settings: Settings | None = None) -> Path:
 
 def is_converted(model_id: str, settings: Settings | None = None) -> bool:
     return (hf_model_dir(model_id, settings) / MARKER).is_file()
-
-
-@contextmanager
-def file_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def resolve_base_model(base_model: str, settings: Settings | None = None, convert: bool = True) -> Path:

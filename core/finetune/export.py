@@ -256,7 +256,7 @@ def _quote(text: str) -> str:
 def modelfile_text(base_gguf: Path, adapter_gguf: Path, chat_template: str, stop: list[str],
                    system: str | None = None, params: dict | None = None) -> str:
     template, default_system = ollama_template(chat_template)
-    lines = [f"# Modelfile written by Approach Workbench: base model + runtime LoRA adapter",
+    lines = ["# Modelfile written by Approach Workbench: base model + runtime LoRA adapter",
              f"FROM {Path(base_gguf).resolve()}", f"ADAPTER {Path(adapter_gguf).resolve()}",
              f"TEMPLATE {_quote(template)}"]
     if system:

@@ -30,6 +30,7 @@ from typing import Callable
 
 from core.config import PROJECT_ROOT, Settings, get_settings
 from core.errors import JobError
+from core.fileio import read_json, write_json_atomic
 from core.finetune.convert import file_lock
 from core.finetune.datasets import Dataset, split, write_jsonl
 from core.finetune.spec import JobSpec
@@ -37,20 +38,6 @@ from core.finetune.spec import JobSpec
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
 _CHILDREN: dict[int, subprocess.Popen] = {}      # processes this process started (reaped in reconcile)
-
-
-# --- small file helpers ---------------------------------------------------------------------------------------
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

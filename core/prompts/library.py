@@ -25,6 +25,7 @@ import yaml
 
 from core.config import SAMPLE_DOCS, get_settings
 from core.errors import PromptError
+from core.fileio import file_lock
 from core.prompts.spec import NAME_RE, PromptSpec
 
 VERSION_RE = re.compile(r"^v(\d{4,})\.yaml$")
@@ -97,23 +98,6 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An advisory inter-process lock (fcntl) on a small lock file; a no-op where fcntl does not exist."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:   # pragma: no cover - non-POSIX
-        yield
-        return
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def validate_spec(spec: PromptSpec) -> PromptSpec:
@@ -326,14 +310,14 @@ class PromptLibrary:
             raise PromptNotFound(f"Prompt {name!r} has no version {version} to label.")
         self._read(name, int(version), files[int(version)])    # never label an unreadable version
         folder = self.root / name
-        with _file_lock(folder / ".labels.lock"):
+        with file_lock(folder / ".labels.lock"):
             labels = self.labels_of(name)
             labels[label] = int(version)
             _atomic_write(folder / "labels.json", json.dumps(dict(sorted(labels.items())), indent=2) + "\n")
 
     def unlabel(self, name: str, label: str) -> None:
         folder = self.root / name
-        with _file_lock(folder / ".labels.lock"):
+        with file_lock(folder / ".labels.lock"):
             labels = self.labels_of(name)
             if labels.pop(label, None) is not None:
                 _atomic_write(folder / "labels.json", json.dumps(dict(sorted(labels.items())), indent=2) + "\n")
@@ -358,7 +342,7 @@ class PromptLibrary:
         src = Path(source) if source is not None else SAMPLE_DOCS / "prompts"
         self.root.mkdir(parents=True, exist_ok=True)
         added: list[str] = []
-        with _file_lock(self.root / ".starter.lock"):
+        with file_lock(self.root / ".starter.lock"):
             if self.names():
                 return added
             for path in sorted(src.glob("*.yaml")):

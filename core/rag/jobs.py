@@ -17,19 +17,17 @@ Nothing here imports torch: the page can start and watch jobs without loading th
 """
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import secrets
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, get_settings
 from core.errors import FileTooLarge, JobError
+from core.fileio import file_lock, read_json, write_json_atomic
 from core.rag import loaders, store
 
 STATES = ("queued", "running", "succeeded", "failed")
@@ -49,35 +47,6 @@ def job_dir(job_id: str) -> Path:
     if not job_id or "/" in job_id or job_id.startswith("."):
         raise JobError(f"{job_id!r} is not an ingest job id.")
     return jobs_root() / job_id
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
-
-
-@contextmanager
-def file_lock(path: Path, blocking: bool = True):
-    """An exclusive flock; yields True when held (False if not blocking and busy). Released when the process dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            held = True
-        except BlockingIOError:
-            held = False
-        yield held
-    finally:
-        os.close(fd)   # closing the descriptor releases the lock
 
 
 def collection_lock_path(collection: str) -> Path:

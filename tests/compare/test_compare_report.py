@@ -26,7 +26,7 @@ def _run(data_dir, records, names=("short", "long"), baseline=None):
     d = runner.run_dir(run_id)
     for r in records:
         runner._append(d / "results.jsonl", r)
-    runner.atomic_write_json(d / "status.json", {"state": "done", "done": len(records), "total": 4, "errors": 0,
+    runner.write_json_atomic(d / "status.json", {"state": "done", "done": len(records), "total": 4, "errors": 0,
                                                  "message": "finished"})
     return run_id
 

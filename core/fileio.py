@@ -1,0 +1,51 @@
+"""Small file helpers every job folder and store uses: atomic JSON writes, tolerant JSON reads, a process lock.
+
+Atomic means a reader (the UI, another process) sees the old file or the new one, never half of one."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def write_json_atomic(path: Path, data, indent: int = 1) -> None:
+    """Write JSON to a unique temp file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=indent, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_json(path: Path, default=None):
+    """The parsed file, or `default` when it is missing or not valid JSON (e.g. being replaced right now)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+@contextmanager
+def file_lock(path: Path, blocking: bool = True):
+    """An exclusive flock on `path`; yields True when held (False if not blocking and busy).
+    The OS releases it when the process dies, so a crashed worker never leaves a stale lock."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            held = True
+        except BlockingIOError:
+            held = False
+        yield held
+    finally:
+        os.close(fd)   # closing the descriptor releases the lock
