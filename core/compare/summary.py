@@ -152,7 +152,10 @@ def decide(summaries: list[ApproachSummary], cm: CostModel) -> dict:
     unavailable = [{"name": s.name, "reason": s.reason} for s in summaries if not s.available]
     out: dict = {"unavailable": unavailable, "cost_model": cm.describe(), "margin": QUALITY_MARGIN}
     if not measured:
-        out["overall"] = {"winner": None, "text": "No answers yet: run the batch first."}
+        answered = any(s.available and s.n_answers for s in summaries)
+        out["overall"] = {"winner": None, "text": (
+            "This run's answers were stored without scores (scoring was off), so there is nothing to rank: "
+            "run the batch again with scoring on." if answered else "No answers yet: run the batch first.")}
         return out
     # accuracy
     ranked = sorted(measured, key=lambda s: s.quality.mean, reverse=True)

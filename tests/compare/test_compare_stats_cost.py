@@ -81,3 +81,15 @@ def test_cost_model_validation():
     with pytest.raises(ValueError):
         CostModel.from_dict({"price_in_per_m": -1})
     assert CostModel.from_dict({"mode": "gpu", "unknown": 1}).mode == "gpu"
+
+
+def test_decision_distinguishes_unscored_answers_from_no_answers():
+    """A run stored without scores has answers but nothing to rank: the report says so instead of 'no answers'."""
+    from core.compare.cost import CostModel
+    from core.compare.summary import ApproachSummary, decide
+
+    unscored = ApproachSummary("a", "prompt", 0, True, "", "a", n_answers=3)
+    empty = ApproachSummary("b", "prompt", 0, True, "", "b")
+    assert "without scores" in decide([unscored], CostModel())["overall"]["text"]
+    assert decide([empty], CostModel())["overall"]["text"].startswith("No answers yet")
+    assert decide([unscored], CostModel())["overall"]["winner"] is None
