@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated data folder, a real Streamlit server, and Debian chromium through playwright."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -52,10 +53,9 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory):
-    """A real `streamlit run app.py` on a free localhost port with its own data folder. Yields (url, data_dir)."""
-    data = tmp_path_factory.mktemp("browser-data")
+@contextlib.contextmanager
+def run_streamlit(data: Path):
+    """A real `streamlit run app.py` on a free localhost port with `data` as its data folder. Yields the URL."""
     port = free_port()
     env = dict(os.environ, WORKBENCH_DATA=str(data), PYTHONUNBUFFERED="1")
     log = open(data / "streamlit.log", "w")
@@ -66,7 +66,7 @@ def streamlit_server(tmp_path_factory):
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=90)
-        yield f"http://127.0.0.1:{port}", data
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:
@@ -74,6 +74,23 @@ def streamlit_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory):
+    """One app server shared by the browser tests (session-scoped). Yields (url, data_dir)."""
+    data = tmp_path_factory.mktemp("browser-data")
+    with run_streamlit(data) as url:
+        yield url, data
+
+
+@pytest.fixture
+def fresh_streamlit_server(tmp_path_factory):
+    """An app server of this test's own on an empty data folder: for tests of what a first visit does, which
+    must not depend on what other browser tests left in the shared one. Yields (url, data_dir)."""
+    data = tmp_path_factory.mktemp("browser-fresh-data")
+    with run_streamlit(data) as url:
+        yield url, data
 
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -11,8 +11,8 @@ from conftest import wait_script_idle
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-def test_upload_progress_listing_and_cited_answer(streamlit_server, page, tmp_path):
-    url, _ = streamlit_server
+def test_upload_progress_listing_and_cited_answer(fresh_streamlit_server, page, tmp_path):
+    url, _ = fresh_streamlit_server
     page.goto(f"{url}/Knowledge_Base")
     # first visit: the page starts a background job that indexes the sample collection and shows its progress
     page.get_by_text("Add documents to").wait_for(timeout=60_000)
