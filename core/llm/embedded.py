@@ -205,11 +205,7 @@ class EmbeddedBackend:
 
     def render_prompt(self, messages: list[Message], model: str | None = None) -> str:
         """The exact text the model sees once its GGUF chat template is applied (for previews)."""
-        lm = self.load(model)
-        msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
-        if lm.formatter is not None:
-            return lm.formatter(messages=msgs).prompt
-        return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in msgs)
+        return _prompt_text(self.load(model), messages)[0]
 
     def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
         return self.chat_stream(messages, params, model).result()
@@ -295,14 +291,19 @@ def _formatter(llm):
                                bos_token=model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos])
 
 
-def _count_prompt(lm: LoadedModel, messages: list[Message]) -> int:
-    """Exactly the tokens llama-cpp-python feeds the model for these messages (same template, same flags)."""
+def _prompt_text(lm: LoadedModel, messages: list[Message]) -> tuple[str, bool]:
+    """The prompt text llama-cpp-python builds for these messages, and whether the template added BOS itself."""
     msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
     if lm.formatter is not None:
         result = lm.formatter(messages=msgs)
-        return len(lm.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
-    text = "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in msgs)
-    return len(lm.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        return result.prompt, bool(result.added_special)
+    return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in msgs), False
+
+
+def _count_prompt(lm: LoadedModel, messages: list[Message]) -> int:
+    """Exactly the tokens llama-cpp-python feeds the model for these messages (same template, same flags)."""
+    text, added_special = _prompt_text(lm, messages)
+    return len(lm.llm.tokenize(text.encode("utf-8"), add_bos=not added_special, special=True))
 
 
 def unload_all() -> None:

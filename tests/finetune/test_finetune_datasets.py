@@ -136,3 +136,28 @@ def test_too_long_rows_measured_with_the_model_tokenizer(hf_base):
     # raising the limit clears the problems
     D.check_lengths(ds, D.token_counter(tok), max_seq_len=4096)
     assert ds.ok
+
+
+@pytest.mark.slow
+def test_light_token_tools_measure_and_preview_without_torch():
+    """The page validates lengths through llama.cpp's tokenizer for the packaged model (no torch import): the
+    preview is the ChatML text ending with the assistant's turn, and the count matches the embedded backend."""
+    import subprocess
+    import sys
+    code = (
+        "import json, sys\n"
+        "from core.finetune.datasets import light_token_tools\n"
+        "count, preview = light_token_tools('smollm2-135m-instruct')\n"
+        "m = [{'role': 'system', 'content': 'Be Pip.'}, {'role': 'user', 'content': 'Hi?'},"
+        " {'role': 'assistant', 'content': 'Ahoy there!'}]\n"
+        "print(json.dumps({'n': count(m), 'text': preview(m), 'torch': 'torch' in sys.modules}))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False
+    assert out["text"].endswith("<|im_start|>assistant\nAhoy there!<|im_end|>\n")
+    assert out["text"].startswith("<|im_start|>system\nBe Pip.<|im_end|>")
+    assert 15 < out["n"] < 40
+    assert D.light_token_tools("/some/local/hf-folder") is None     # other bases need the HF tokenizer
