@@ -54,19 +54,14 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def run_streamlit(data: Path):
-    """A real `streamlit run app.py` on a free localhost port with `data` as its data folder. Yields the URL."""
-    port = free_port()
-    env = dict(os.environ, WORKBENCH_DATA=str(data), PYTHONUNBUFFERED="1")
-    log = open(data / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+def run_server(cmd: list[str], health_url: str, log_path: Path, env: dict | None = None, timeout: float = 90):
+    """Start a local server process, wait until `health_url` answers, and always stop it afterwards."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(env or os.environ, PYTHONUNBUFFERED="1"), stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
-        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=90)
-        yield f"http://127.0.0.1:{port}"
+        wait_http(health_url, timeout=timeout)
+        yield
     finally:
         proc.terminate()
         try:
@@ -74,6 +69,17 @@ def run_streamlit(data: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextlib.contextmanager
+def run_streamlit(data: Path):
+    """A real `streamlit run app.py` on a free localhost port with `data` as its data folder. Yields the URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with run_server(cmd, f"http://127.0.0.1:{port}/_stcore/health", data / "streamlit.log",
+                    env=dict(os.environ, WORKBENCH_DATA=str(data))):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,11 @@ packaged SmolLM2 GGUF, with an API key (the way a team points the workbench at a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import jsonschema
 import pytest
-from conftest import free_port, wait_http
+from conftest import free_port, run_server
 
 from core.errors import BackendUnavailable
 from core.llm.base import GenParams
@@ -24,23 +22,12 @@ MSGS = [{"role": "user", "content": "What is the capital of France?"}]
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--n_threads_batch", "1",
-         "--model_alias", "smollm2", "--api_key", KEY],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    try:
-        wait_http(f"http://127.0.0.1:{port}/docs", timeout=60)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf_path()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--n_threads_batch", "1",
+           "--model_alias", "smollm2", "--api_key", KEY]
+    with run_server(cmd, f"http://127.0.0.1:{port}/docs", tmp_path_factory.mktemp("llama-server") / "server.log",
+                    timeout=60):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture
