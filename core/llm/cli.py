@@ -35,12 +35,16 @@ def register(sub) -> None:
 def cmd_backends(args) -> int:
     from core.llm.registry import all_statuses
     statuses = all_statuses()
+    from core.llm.buildinfo import build_summary
+    build = build_summary(live=True)
     if args.json:
-        emit_json({"backends": [s.to_dict() for s in statuses]})
+        emit_json({"backends": [s.to_dict() for s in statuses], "llama_cpp_build": build})
         return 0
     for s in statuses:
         mark = "OK  " if s.reachable else "DOWN"
         print(f"[{mark}] {s.name}: {s.reason}")
+        if s.name == "embedded":
+            print(f"         llama.cpp build: {build['profile']} ({build['system_info'] or 'no system info'})")
         for m in s.models:
             print(f"         - {m.id}" + (f"  ({m.description})" if m.description else ""))
     return 0

@@ -170,7 +170,8 @@ class EmbeddedBackend:
                 models = self.list_models()
             except ModelNotFound as exc:
                 return BackendStatus(self.name, False, str(exc))
-            detail = {"n_ctx": get_settings().n_ctx,
+            from core.llm.buildinfo import build_summary
+            detail = {"n_ctx": get_settings().n_ctx, "build": build_summary(),
                       "loaded": [{"model": m.model_id, "load_s": round(m.load_s, 3), "n_ctx": m.n_ctx,
                                   "digest": m.digest} for m in loaded_models()]}
             return BackendStatus(self.name, True, "llama.cpp in-process (loads on first use)", models, detail)
