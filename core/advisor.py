@@ -26,7 +26,7 @@ KNOWS = ("yes", "partly", "no")
 CHANGES = ("never", "yearly", "monthly", "weekly", "daily")
 BUDGETS = ("none", "low", "high")
 VOLATILE = ("monthly", "weekly", "daily")      # faster than a fine-tune can be redone and re-checked
-FT_MIN_EXAMPLES = 200                          # LoRA wants a few hundred clean examples of the behaviour
+FT_MIN_EXAMPLES = 100                          # below this a LoRA has too little to learn a behaviour from
 FEW_SHOT_MIN_EXAMPLES = 2
 HIGH_VOLUME = 100_000                          # queries / month where per-query prompt tokens dominate cost
 TIGHT_LATENCY_S = 1.0                          # an end-to-end budget below this leaves little room for retrieval
@@ -60,6 +60,26 @@ class Questionnaire:
     queries_per_month: int = 10_000
     latency_budget_s: float | None = None   # end-to-end p95 the product can afford; None = no budget
     training_budget: str = "none"       # none | low (a few GPU-hours) | high (regular retraining)
+
+    @classmethod
+    def demo(cls) -> "Questionnaire":
+        """The answers for the shipped Tidewave support desk: a fictional product (the model cannot know it),
+        release notes that update facts, cited answers, the fixed "Pip" voice, and the scenario's own
+        training transcripts as examples (fine-tuning runs on this machine's CPU: a low budget)."""
+        from core.compare.questions import load_scenario
+        from core.config import SAMPLE_DOCS
+
+        ft = load_scenario().raw.get("finetune")
+        train = ft.get("train") if isinstance(ft, dict) else None
+        n = 0
+        if train:
+            p = SAMPLE_DOCS / str(train)
+            try:
+                n = sum(1 for line in p.read_text(encoding="utf-8").splitlines() if line.strip())
+            except OSError:
+                n = 0
+        return cls(knows_facts="no", facts_change="monthly", citations=True, strict_format=False, strict_voice=True,
+                   examples=n, queries_per_month=10_000, latency_budget_s=None, training_budget="low")
 
     def validate(self) -> "Questionnaire":
         def choice(name, value, options):
@@ -222,8 +242,8 @@ def advise(q: Questionnaire) -> Recommendation:
         rung = "fine_tuned_rag" if needs_rag else "fine_tuned"
         blockers = []
         if q.examples < FT_MIN_EXAMPLES:
-            blockers.append(f"only {q.examples} examples of the desired behaviour; a LoRA fine-tune needs a few "
-                            f"hundred clean ones (at least {FT_MIN_EXAMPLES})")
+            blockers.append(f"only {q.examples} examples of the desired behaviour; a LoRA fine-tune wants at least "
+                            f"{FT_MIN_EXAMPLES} clean ones, better a few hundred")
         if q.training_budget == "none":
             blockers.append("no budget for training compute")
         what = _join(behaviour)
