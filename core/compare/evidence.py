@@ -171,8 +171,12 @@ def advice_section(run) -> dict | None:
         paras.append("Next step up: none needed for these answers.")
     paras.append(f"Measured verdict: {chk.verdict}. {chk.text}")
     rows = [{"versus advised start": c["b"], "difference (other - start)": c["text"]} for c in chk.comparisons]
-    tables = [{"caption": "Each measured approach against the advised start (paired, per question):", "rows": rows}]
-    tables.append({"caption": "The advisor's answers:", "rows": [{"question": k, "answer": v}
+    tables = [{"caption": "Each measured approach against the advised start (paired, per question):", "rows": rows}
+              ] if rows else []
+
+    def show(v):
+        return "yes" if v is True else "no" if v is False else "none" if v is None else v
+    tables.append({"caption": "The advisor's answers:", "rows": [{"question": k, "answer": show(v)}
                                                                   for k, v in rec.answers.to_dict().items()]})
     return _section("Advisor vs measured", paras, tables)
 
