@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core import advisor as ADV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +73,25 @@ def test_advise_attach_and_check_a_run_then_rate_through_the_cli(data_dir):
     r = _cli(["report", rid, "--format", "md", "--json"], data_dir)
     md = Path(json.loads(r.stdout)["path"]).read_text(encoding="utf-8")
     assert "## Advisor vs measured" in md and "## Judge agreement with people" in md
+
+
+@pytest.mark.slow
+def test_from_advice_to_a_measured_run_and_its_report(data_dir):
+    """The CLI path of the story: advise -> run the compare line it prints -> attach -> report quotes the advice."""
+    import shlex
+
+    r = _cli(["advise", "--json"], data_dir)
+    spec = json.loads(r.stdout)["compare"]
+    argv = shlex.split(spec["cli"])[3:] + ["--limit", "2", "--max-tokens", "16", "--json"]
+    r = _cli(argv, data_dir, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = json.loads(r.stdout)
+    assert run["status"]["done"] == 2                                   # prompt_only answered both questions
+    avail = {s["approach"]: s["available"] for s in run["summary"]}
+    assert avail == {"prompt_only": True, "prompt_rag": False}          # no collection built in this data folder
+    r = _cli(["advise", "--attach", run["run_id"], "--run", run["run_id"], "--json"], data_dir)
+    chk = json.loads(r.stdout)["check"]
+    assert chk["verdict"] == "inconclusive" and "Only prompt_only was measured" in chk["text"]
+    r = _cli(["report", run["run_id"], "--format", "md", "--json"], data_dir)
+    md = Path(json.loads(r.stdout)["path"]).read_text(encoding="utf-8")
+    assert "## Advisor vs measured" in md and "Measured verdict: inconclusive." in md
