@@ -376,6 +376,25 @@ def prefill_from_query(text: str, collection: str | None = None) -> dict:
     return compare_spec(advise(Questionnaire.from_query(text)), collection)
 
 
+APPLIED_KEY = "cmp_prefill_applied"   # session key: the ?advice=... already applied (so it applies once)
+
+
+def take_prefill(session, query, collection: str | None = None) -> dict | None:
+    """For the Compare page, once: the pre-filled run the Advisor stored in `session` (st.session_state), or else
+    the one rebuilt from `query` (st.query_params) after a refresh or from a shared link. Returns None when there
+    is nothing new, so the user's own edits to the approaches are never overwritten on a rerun. Raises
+    AdvisorError for a ?advice=... that does not parse."""
+    spec = session.pop(PREFILL_KEY, None) if PREFILL_KEY in session else None
+    if isinstance(spec, dict):
+        session[APPLIED_KEY] = spec.get("query")
+        return spec
+    text = query.get(QUERY_PARAM) if hasattr(query, "get") else None
+    if text and session.get(APPLIED_KEY) != text:
+        session[APPLIED_KEY] = text
+        return prefill_from_query(text, collection)
+    return None
+
+
 def advise_cli_line(q: Questionnaire) -> str:
     """The `python -m core advise` line that gives the same answer."""
     parts = ["python -m core advise", f"--knows-facts {q.knows_facts}", f"--facts-change {q.facts_change}"]

@@ -158,3 +158,18 @@ def test_unmeasured_start_and_noisy_small_runs():
     noisy_b = Measured("prompt_rag", "prompt_rag", dict(zip(few, [0.9, 0.2, 0.8, 0.3, 0.9, 0.1])))
     chk = check_advice(RAG_ADVICE, [noisy_a, noisy_b])
     assert chk.verdict == "inconclusive" and "not separated" in chk.text
+
+
+def test_take_prefill_applies_once_from_the_session_or_the_url():
+    rec = advise(Questionnaire(knows_facts="no"))
+    spec = compare_spec(rec, "support")
+    session, query = {ADV.PREFILL_KEY: spec}, {ADV.QUERY_PARAM: spec["query"]}
+    assert ADV.take_prefill(session, query, "support") == spec
+    assert ADV.PREFILL_KEY not in session
+    assert ADV.take_prefill(session, query, "support") is None          # a rerun keeps the user's edits
+    fresh = {}                                                          # a refresh: only the URL is left
+    again = ADV.take_prefill(fresh, query, "support")
+    assert again["approaches"] == spec["approaches"] and ADV.take_prefill(fresh, query, "support") is None
+    assert ADV.take_prefill({}, {}, "support") is None
+    with pytest.raises(AdvisorError):
+        ADV.take_prefill({}, {ADV.QUERY_PARAM: "knows:perhaps"}, "support")
