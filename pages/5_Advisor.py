@@ -50,10 +50,13 @@ def current_answers() -> ADV.Questionnaire:
         training_budget=ss.adv_budget).validate()
 
 
-# first visit: answers from the URL if it carries them, else the simplest case
+# widgets forget their values when another page is shown: restore the last answers of this session, else the
+# URL's, else the simplest case
 if "adv_knows" not in ss:
     q0 = ADV.Questionnaire()
-    if st.query_params.get(ADV.QUERY_PARAM):
+    if isinstance(ss.get("adv_answers"), dict):
+        q0 = ADV.Questionnaire(**ss.adv_answers)
+    elif st.query_params.get(ADV.QUERY_PARAM):
         try:
             q0 = ADV.Questionnaire.from_query(st.query_params[ADV.QUERY_PARAM])
         except WorkbenchError as exc:
@@ -95,6 +98,7 @@ except WorkbenchError as exc:
     show_error(exc)
     st.stop()
 st.query_params[ADV.QUERY_PARAM] = answers.to_query()
+ss.adv_answers = answers.to_dict()
 
 st.subheader("Recommendation")
 st.text(f"Start with {rec.start.label}."

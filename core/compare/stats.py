@@ -138,6 +138,16 @@ def cluster_bootstrap_ci(groups, resamples: int = BOOTSTRAP_RESAMPLES, alpha: fl
     return Estimate(est, lo, hi, n)
 
 
+def question_ci(pairs: Iterable, resamples: int = BOOTSTRAP_RESAMPLES, alpha: float = 0.05,
+                seed: int = BOOTSTRAP_SEED) -> Estimate:
+    """`cluster_bootstrap_ci` of (question id, value) pairs, e.g. one per stored answer: repeats of a question
+    are grouped (in first-seen order), so a run without repeats gets exactly `bootstrap_ci` of the values."""
+    groups: dict[str, list] = {}
+    for qid, v in pairs:
+        groups.setdefault(str(qid), []).append(v)
+    return cluster_bootstrap_ci(groups, resamples, alpha, seed)
+
+
 @dataclass
 class QuestionSpread:
     qid: str

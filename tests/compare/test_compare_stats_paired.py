@@ -158,3 +158,14 @@ def test_cohen_kappa_edge_cases():
     assert skip.n == 1
     one = cohen_kappa(["good"] * 4, ["good"] * 4)
     assert one.accuracy == 1.0 and one.kappa is None and "one and the same label" in one.fmt()
+
+
+def test_question_ci_groups_repeats_and_equals_the_plain_bootstrap_without_them():
+    from core.compare.stats import question_ci
+
+    vals = [0.1, 0.4, None, 0.5, 0.9, 0.7, 0.3]
+    pairs = [(f"q{i}", v) for i, v in enumerate(vals)]
+    assert question_ci(pairs) == bootstrap_ci(vals)                     # the summary's numbers do not move
+    g = _repeated()
+    rep = question_ci((q, x) for q, xs in g.items() for x in xs)
+    assert rep == cluster_bootstrap_ci(g) and rep.n == 12

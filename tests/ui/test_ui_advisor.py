@@ -81,6 +81,9 @@ def test_prefill_button_stores_the_spec_and_opens_compare(data_dir):
     assert spec["query"] == ADV.Questionnaire.demo().to_query()
     assert at.query_params[ADV.QUERY_PARAM] == spec["query"]
     assert any("Compare approaches" in t.value for t in at.title)        # the Compare page ran
+    at.switch_page("pages/5_Advisor.py").run()                          # back: the answers are still there
+    assert at.session_state["adv_knows"] == "no" and at.session_state["adv_examples"] == spec["advice"]["answers"]["examples"]
+    assert "Start with: Prompt engineering + RAG" in _advice_text(at)
 
 
 # ---- the ratings panel ------------------------------------------------------------------------------------------
