@@ -101,3 +101,12 @@ class ExportError(WorkbenchError):
 # --- Compare ------------------------------------------------------------------------------------------------
 class CompareError(WorkbenchError):
     pass
+
+
+class RatingError(CompareError):
+    """A human rating is invalid (no label, a grade out of 1-5, an unknown answer, a missing rater name)."""
+
+
+# --- Advisor ------------------------------------------------------------------------------------------------
+class AdvisorError(WorkbenchError):
+    """An advisor answer is out of range (e.g. a negative number of examples, an unknown frequency)."""

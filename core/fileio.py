@@ -49,3 +49,26 @@ def file_lock(path: Path, blocking: bool = True):
         yield held
     finally:
         os.close(fd)   # closing the descriptor releases the lock
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line under an exclusive lock, fsynced. A line cut by an earlier kill is closed first, so
+    this record stays parseable; readers skip the broken line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    with open(path, "ab+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")
+            fh.seek(0, os.SEEK_END)
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

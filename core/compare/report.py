@@ -90,6 +90,7 @@ def render_markdown(run: RunData, summary: dict) -> str:
     if d.get("unavailable"):
         lines += ["## Approaches that could not run", "",
                   _md_table([{"approach": u["name"], "reason": u["reason"]} for u in d["unavailable"]])]
+    lines += _md_sections(evidence_sections(run))
     lines += ["## What produced these answers", "", _md_table(_provenance(run))]
     if summary.get("diff"):
         diff = summary["diff"]
@@ -179,6 +180,7 @@ def render_html(run: RunData, summary: dict, include_charts: bool = True) -> str
     if d.get("unavailable"):
         parts.append("<h2>Approaches that could not run</h2>")
         parts.append(_html_table([{"approach": u["name"], "reason": u["reason"]} for u in d["unavailable"]]))
+    parts += _html_sections(evidence_sections(run))
     parts.append("<h2>What produced these answers</h2>" + _html_table(_provenance(run)))
     if summary.get("diff"):
         diff = summary["diff"]
@@ -221,3 +223,37 @@ def export(run_id: str, fmt: str, out: str | Path | None = None, cost_model: Cos
         except OSError as exc:
             raise ExportError(f"Could not write the report to {t}: {exc}") from exc
     return targets[0]
+
+
+# ---- evidence sections: advisor vs measured, paired intervals, repeat spread, judge agreement ---------------------
+def evidence_sections(run: RunData) -> list[dict]:
+    """The sections core.compare.evidence builds for this run ({title, paragraphs, tables: [{caption, rows}]}),
+    only those that apply (advice stored with the run, two or more approaches, repeats, human ratings)."""
+    from core.compare.evidence import report_sections
+
+    return report_sections(run)
+
+
+def _md_sections(sections: list[dict]) -> list[str]:
+    lines = []
+    for sec in sections:
+        lines += [f"## {_md(sec['title'])}", ""]
+        for p in sec["paragraphs"]:
+            lines += [_md(p), ""]
+        for t in sec["tables"]:
+            if t.get("caption"):
+                lines += [_md(t["caption"]), ""]
+            lines.append(_md_table(t["rows"]))
+    return lines
+
+
+def _html_sections(sections: list[dict]) -> list[str]:
+    parts = []
+    for sec in sections:
+        parts.append(f"<h2>{html.escape(sec['title'])}</h2>")
+        parts += [f"<p>{html.escape(p)}</p>" for p in sec["paragraphs"]]
+        for t in sec["tables"]:
+            if t.get("caption"):
+                parts.append(f"<p>{html.escape(t['caption'])}</p>")
+            parts.append(_html_table(t["rows"]))
+    return parts

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from core.compare import scores as S
 from core.compare.cost import (ApproachUsage, CostModel, approach_cost, break_even, maintenance)
 from core.compare.runner import RunData
-from core.compare.stats import Estimate, bootstrap_ci, mean, percentile
+from core.compare.stats import Estimate, mean, percentile, question_ci
 
 QUALITY_MARGIN = 0.05
 DIFF_EPS = 0.05          # a question is "better"/"worse" than the baseline when quality moves by more than this
@@ -73,10 +73,12 @@ def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> l
         s = ApproachSummary(a.name, a.spec.kind, a.spec.complexity, a.available, a.reason, a.describe(),
                             len(ok), len(recs) - len(ok),
                             errors=[(r["qid"], r.get("error", "")) for r in recs if not r.get("ok")])
-        s.quality = bootstrap_ci(r.get("quality") for r in ok)
-        s.scores = {k: bootstrap_ci(_val(r, k) for r in ok) for k in S.ALL_SCORES}
+        # per question, repeats resampled within it (a run without repeats: the plain bootstrap of the answers)
+        s.quality = question_ci((r["qid"], r.get("quality")) for r in ok)
+        s.scores = {k: question_ci((r["qid"], _val(r, k)) for r in ok) for k in S.ALL_SCORES}
         tags = sorted({t for r in ok for t in qtags.get(r["qid"], [])})
-        s.by_tag = {t: bootstrap_ci(r.get("quality") for r in ok if t in qtags.get(r["qid"], [])) for t in tags}
+        s.by_tag = {t: question_ci((r["qid"], r.get("quality")) for r in ok if t in qtags.get(r["qid"], []))
+                    for t in tags}
         lat = [r.get("latency_s") for r in ok]
         ttft = [r.get("ttft_s") for r in ok]
         s.latency_p50, s.latency_p95 = percentile(lat, 50), percentile(lat, 95)
