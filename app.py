@@ -4,13 +4,12 @@ Kept light on purpose: no torch / llama_cpp / lancedb import here (the embedded 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from core.config import PROJECT_ROOT, SAMPLE_DOCS, get_settings
+from core.config import PROJECT_ROOT, get_settings
 from core.errors import WorkbenchError
 from core.llm.base import GenParams
+from core.scenario import load_scenario
 from ui.common import (backend_picker, backend_statuses, get_backend, page_setup, refresh_statuses, show_error,
                        show_usage)
 
@@ -98,11 +97,10 @@ if submitted:
     try:
         params = GenParams(temperature=float(temperature), max_tokens=int(max_tokens), seed=int(seed)).validate()
         backend = get_backend(backend_name)
-        if not getattr(backend, "is_loaded", lambda m: True)(model):
+        if not backend.is_loaded(model):
             with st.spinner("Loading model…"):
                 backend.load(model)
-        from core.llm.context import check_context
-        report = check_context(backend, messages, params, model)
+        report = backend.check_context(messages, params, model)
         if report.warn:
             st.warning(report.message())
         stream = backend.chat_stream(messages, params, model)
@@ -137,18 +135,11 @@ for i, (path, label, icon, desc) in enumerate(PAGES):
 st.subheader("Quick tour: the demo scenario")
 
 
-@st.cache_data(show_spinner=False)
-def _scenario(path: str, mtime: float) -> dict:
-    import yaml
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-scenario_file = SAMPLE_DOCS / "scenario.yaml"
-scn = _scenario(str(scenario_file), scenario_file.stat().st_mtime) if scenario_file.is_file() else {}
+try:
+    scn = load_scenario().raw
+except WorkbenchError as exc:
+    scn = {}
+    show_error(exc)
 product = scn.get("product", "a fictional SaaS product")
 st.markdown(
     f"The sample data in `sample_docs/` is the support desk of **{product}**"

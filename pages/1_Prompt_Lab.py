@@ -11,8 +11,9 @@ import streamlit as st
 from core.errors import PromptError, WorkbenchError
 from core.llm.base import GenParams
 from core.prompts.library import PromptLibrary
-from core.prompts.run import (Variant, all_variables, batch_figure, batch_summary, cli_line, load_questions,
-                              param_overrides, parse_schema_text, prepare, run_batch, stream_variants)
+from core.prompts.run import (Variant, all_variables, batch_figure, batch_summary, cli_line, param_overrides,
+                              parse_schema_text, prepare, run_batch, stream_variants)
+from core.scenario import scenario_questions
 from core.prompts.spec import NAME_RE, FewShot, PromptSpec
 from ui.common import backend_picker, get_backend, page_setup, show_error, show_usage
 
@@ -259,7 +260,11 @@ with tab_play:
 
     # ---- variables ----
     var_names = all_variables(specs.values())
-    questions = load_questions()
+    try:
+        questions = [q.to_dict() for q in scenario_questions()]
+    except WorkbenchError as exc:
+        questions = []
+        show_error(exc)
     st.markdown("**Input**")
     if questions and "question" in var_names:
         q_labels = ["(type your own)"] + [f"{q['id']}: {q['question'][:90]}" for q in questions]
@@ -381,7 +386,10 @@ with tab_play:
 with tab_batch:
     st.caption("Run variants over the scenario's question set (sample_docs/eval/questions.jsonl), one input after "
                "another, and compare latency and token cost.")
-    all_q = load_questions()
+    try:
+        all_q = [q.to_dict() for q in scenario_questions()]
+    except WorkbenchError:
+        all_q = []
     if not all_q:
         st.info("No question set found at sample_docs/eval/questions.jsonl.")
     else:

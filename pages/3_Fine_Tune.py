@@ -400,11 +400,10 @@ def default_question() -> str:
 
 
 def default_system() -> str:
+    from core.scenario import load_scenario
     try:
-        import yaml
-        return (yaml.safe_load((SAMPLE_DOCS / "scenario.yaml").read_text(encoding="utf-8")) or {}).get(
-            "system_prompt", "") or ""
-    except Exception:  # noqa: BLE001
+        return load_scenario().system_prompt
+    except WorkbenchError:
         return ""
 
 
