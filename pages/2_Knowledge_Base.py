@@ -19,7 +19,7 @@ from core.errors import WorkbenchError
 from core.rag import api, jobs
 from ui.common import backend_picker, get_backend, page_setup, show_error, show_usage
 
-page_setup("Knowledge Base", "📚")
+page_setup("kb")
 ss = st.session_state
 UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf", "docx"]
 MAX_FILE_BARS = 30

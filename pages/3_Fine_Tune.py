@@ -20,7 +20,7 @@ from core.finetune.datasets import Dataset, parse_bytes, split
 from core.finetune.spec import ALL_LINEAR, PRESETS, TRAINERS, JobSpec, preset_spec
 from ui.common import page_setup, show_error
 
-page_setup("Fine-Tune", "🎛️")
+page_setup("ft")
 ss = st.session_state
 SAMPLES = {
     "Tidewave transcripts (chat messages)": SAMPLE_DOCS / "finetune" / "train.chat.jsonl",

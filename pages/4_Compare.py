@@ -21,7 +21,7 @@ from core.llm.base import Usage
 from core.llm.models import DEFAULT_MODEL, list_adapters
 from ui.common import get_backend, page_setup, show_error, show_usage
 
-page_setup("Compare", "⚖️")
+page_setup("cmp")
 ss = st.session_state
 MODES = list(A.RAG_MODES)
 
