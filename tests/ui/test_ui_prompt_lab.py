@@ -47,6 +47,15 @@ def test_query_params_pick_variants(data_dir):
     assert any("Could not load 'nope@3'" in w for w in texts(at.warning))
 
 
+def test_open_tab_is_shareable_in_the_url(data_dir):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["pl_tab"] = "Versions"
+    at.run()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Playground", "Batch", "Versions"]
+    assert at.session_state["pl_tab"] == "Versions" and at.query_params["pl_tab"] in ("Versions", ["Versions"])
+
+
 def test_bad_inputs_show_clear_errors_and_save_nothing(data_dir):
     at = load()
     at.text_area(key="pl_0_template").input("   ")
