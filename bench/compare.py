@@ -38,7 +38,7 @@ def main() -> int:
 
     from core.compare import approach as A
     from core.compare import runner
-    from core.compare.questions import scenario_questions
+    from core.scenario import scenario_questions
     from core.llm.base import GenParams
     from core.llm.registry import get_backend
     from core.prompts.spec import PromptSpec

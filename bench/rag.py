@@ -70,8 +70,6 @@ def main() -> int:
     load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     os.environ["WORKBENCH_DATA"] = str(tmp / "data")
-    import json
-
     import numpy as np
     import pyarrow as pa
 
@@ -80,7 +78,8 @@ def main() -> int:
     from core.rag.chunkers import get_chunker
     from core.rag.loaders import load_path
 
-    questions = [json.loads(x)["question"] for x in (ROOT / "sample_docs/eval/questions.jsonl").read_text().splitlines() if x.strip()]
+    from core.scenario import scenario_questions
+    questions = [q.question for q in scenario_questions()]
     queries = (questions * 3)[: args.queries]
     emb = get_embedder()
     emb.encode(["warm up the model"] * 4)

@@ -10,6 +10,19 @@ class ConfigError(WorkbenchError):
     """A setting or config file is invalid."""
 
 
+class ScenarioError(ConfigError):
+    """The scenario file (sample_docs/scenario.yaml) is invalid."""
+
+
+class UnknownName(WorkbenchError):
+    """No part (backend, chunker, embedder, trainer...) is registered under that name. `kind` says which
+    registry, `name` what was asked for and `known` the names that are registered."""
+
+    kind: str = ""
+    name: str = ""
+    known: tuple[str, ...] = ()
+
+
 # --- LLM backends -------------------------------------------------------------------------------------------
 class BackendError(WorkbenchError):
     """A backend failed while serving a request."""
@@ -19,7 +32,7 @@ class BackendUnavailable(BackendError):
     """The backend cannot be reached or is not installed (e.g. no Ollama server at OLLAMA_HOST)."""
 
 
-class UnknownBackend(BackendError):
+class UnknownBackend(BackendError, UnknownName):
     """No backend is registered under that name."""
 
 
@@ -81,17 +94,31 @@ class CollectionNotFound(WorkbenchError):
     pass
 
 
+class UnknownChunker(InvalidParams, UnknownName):
+    """No chunker is registered under that name."""
+
+
+class UnknownEmbedder(ModelNotFound, UnknownName):
+    """No embedder kind matches that name."""
+
+
 # --- Fine-tuning --------------------------------------------------------------------------------------------
 class DatasetError(WorkbenchError):
-    """A training data file is malformed; `problems` lists (line, message) pairs."""
+    """A data file (training set, question set) is missing or malformed: `filename` names it and `problems`
+    lists (line, message) pairs."""
 
-    def __init__(self, message: str, problems: list[tuple[int, str]] | None = None):
+    def __init__(self, message: str, problems: list[tuple[int, str]] | None = None, filename: str = ""):
         self.problems = problems or []
+        self.filename = filename
         super().__init__(message)
 
 
 class JobError(WorkbenchError):
     pass
+
+
+class UnknownTrainer(JobError, UnknownName):
+    """No trainer is registered under that name."""
 
 
 class ExportError(WorkbenchError):

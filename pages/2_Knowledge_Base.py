@@ -19,7 +19,7 @@ from core.errors import WorkbenchError
 from core.rag import api, jobs
 from ui.common import backend_picker, get_backend, page_setup, show_error, show_usage
 
-page_setup("Knowledge Base", "📚")
+page_setup("kb")
 ss = st.session_state
 UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf", "docx"]
 MAX_FILE_BARS = 30
@@ -419,11 +419,7 @@ with tab_eval:
         if go_eval:
             try:
                 if upload is not None:
-                    import json
-                    rows = [json.loads(x) for x in upload.getvalue().decode("utf-8").splitlines() if x.strip()]
-                    questions = [r for r in rows if isinstance(r, dict) and r.get("question") and r.get("evidence")]
-                    if not questions:
-                        raise WorkbenchError("The uploaded file has no question with an `evidence` passage.")
+                    questions = api.parse_eval_questions(upload.getvalue(), upload.name)
                 else:
                     questions = api.load_questions(Path(qpath))
                 embedder(info.embedder)

@@ -20,7 +20,7 @@ from core.finetune.datasets import Dataset, parse_bytes, split
 from core.finetune.spec import ALL_LINEAR, PRESETS, TRAINERS, JobSpec, preset_spec
 from ui.common import page_setup, show_error
 
-page_setup("Fine-Tune", "🎛️")
+page_setup("ft")
 ss = st.session_state
 SAMPLES = {
     "Tidewave transcripts (chat messages)": SAMPLE_DOCS / "finetune" / "train.chat.jsonl",
@@ -400,11 +400,10 @@ def default_question() -> str:
 
 
 def default_system() -> str:
+    from core.scenario import load_scenario
     try:
-        import yaml
-        return (yaml.safe_load((SAMPLE_DOCS / "scenario.yaml").read_text(encoding="utf-8")) or {}).get(
-            "system_prompt", "") or ""
-    except Exception:  # noqa: BLE001
+        return load_scenario().system_prompt
+    except WorkbenchError:
         return ""
 
 

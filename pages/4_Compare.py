@@ -13,7 +13,7 @@ import streamlit as st
 from core.compare import approach as A
 from core.compare import runner
 from core.compare.cost import CostModel
-from core.compare.questions import load_scenario, parse_questions, scenario_questions
+from core.scenario import load_scenario, parse_questions, scenario_questions
 from core.compare.scores import EXPLAIN, QUALITY_SCORES, RAG_SCORES
 from core.config import get_settings
 from core.errors import DatasetError, WorkbenchError
@@ -21,7 +21,7 @@ from core.llm.base import Usage
 from core.llm.models import DEFAULT_MODEL, list_adapters
 from ui.common import get_backend, page_setup, show_error, show_usage
 
-page_setup("Compare", "⚖️")
+page_setup("cmp")
 ss = st.session_state
 MODES = list(A.RAG_MODES)
 
@@ -177,7 +177,7 @@ def sidebar_builder() -> None:
 # ---- single question ---------------------------------------------------------------------------------------
 def _voice_and_citations(text: str, res: A.Resolved, retrieval: dict | None) -> list[str]:
     from core.compare import scores as S
-    from core.compare.questions import VoiceCheck
+    from core.scenario import VoiceCheck
 
     notes = []
     checks = [VoiceCheck(**vars(v)) for v in load_scenario().voice_checks]

@@ -84,7 +84,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def scenario() -> dict:
-    return yaml.safe_load((SAMPLE / "scenario.yaml").read_text(encoding="utf-8"))
+    from core.scenario import load_scenario      # the one reader of scenario.yaml
+    return load_scenario(SAMPLE / "scenario.yaml").raw
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +364,8 @@ def test_generated_files_match_generator():
     assert read_jsonl(FINETUNE / "train.chat.jsonl") == train
     assert read_jsonl(FINETUNE / "heldout.chat.jsonl") == held
     assert read_jsonl(SAMPLE / "eval" / "questions.jsonl") == gen.build_questions()
-    assert gen.SYSTEM_PROMPT == yaml.safe_load((SAMPLE / "scenario.yaml").read_text(encoding="utf-8"))["system_prompt"]
+    from core.scenario import load_scenario
+    assert gen.SYSTEM_PROMPT == load_scenario(SAMPLE / "scenario.yaml").system_prompt
     assert (KNOWLEDGE / "pricing-sheet-2024.pdf").read_bytes() == gen.make_pdf(
         gen.PRICING_SHEET, "Tidewave pricing sheet PS-2024-06")
     assert (KNOWLEDGE / "refund-and-cancellation-policy.pdf").read_bytes() == gen.make_pdf(

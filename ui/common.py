@@ -6,10 +6,66 @@ import streamlit as st
 from core.config import get_settings
 from core.errors import WorkbenchError
 from core.llm.base import Usage
+from ui import nav
 
 
-def page_setup(title: str, icon: str = "🧪") -> None:
-    st.set_page_config(page_title=f"{title} · Approach Workbench", page_icon=icon, layout="wide")
+def page_setup(page_id: str) -> None:
+    """Title, icon and layout of a page, from the one table in ui/nav.py (also right when a test runs the page
+    file on its own, without app.py's navigation)."""
+    info = nav.page(page_id)
+    st.set_page_config(page_title=f"{info.title} · {nav.APP_NAME}", page_icon=info.icon, layout="wide")
+
+
+# ---- session state: page-prefixed keys through ONE helper ----------------------------------------------------
+def key(page_id: str, *parts) -> str:
+    """The session-state / widget key of `parts` on a page: key("pl", 0, "ref") == "pl_0_ref". Every page-owned
+    key goes through here, so two pages never share a key by accident."""
+    nav.page(page_id)
+    return "_".join([page_id, *(str(p) for p in parts)])
+
+
+class PageState:
+    """st.session_state seen through one page's prefix: for page "pl", S["n"] is st.session_state["pl_n"] and
+    S[0, "ref"] is st.session_state["pl_0_ref"]."""
+
+    def __init__(self, page_id: str, defaults: dict | None = None):
+        self.page = page_id
+        for name, value in (defaults or {}).items():
+            st.session_state.setdefault(self._k(name), value)
+
+    def key(self, *parts) -> str:
+        return key(self.page, *parts)
+
+    def _k(self, name) -> str:
+        return self.key(*name) if isinstance(name, tuple) else self.key(name)
+
+    def __getitem__(self, name):
+        return st.session_state[self._k(name)]
+
+    def __setitem__(self, name, value) -> None:
+        st.session_state[self._k(name)] = value
+
+    def __contains__(self, name) -> bool:
+        return self._k(name) in st.session_state
+
+    def get(self, name, default=None):
+        return st.session_state.get(self._k(name), default)
+
+    def pop(self, name, default=None):
+        return st.session_state.pop(self._k(name), default)
+
+    def setdefault(self, name, default):
+        return st.session_state.setdefault(self._k(name), default)
+
+
+def state(page_id: str, defaults: dict | None = None) -> PageState:
+    """The page's session state (prefixed keys), with `defaults` set where nothing is stored yet."""
+    return PageState(page_id, defaults)
+
+
+def show_text(text: str, container=None, empty: str = "(empty reply)") -> None:
+    """Untrusted text (model output) as plain text: never interpreted as Markdown or HTML."""
+    (container or st).text(text if text.strip() else empty)
 
 
 @st.cache_resource(show_spinner=False)

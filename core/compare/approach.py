@@ -228,9 +228,8 @@ def _collection_info(name: str) -> dict | None:
     from core.rag import api as rag_api
 
     for c in rag_api.list_collections():
-        d = c if isinstance(c, dict) else (asdict(c) if hasattr(c, "__dataclass_fields__") else vars(c))
-        if d.get("name") == name:
-            return d
+        if c.name == name:
+            return c.to_dict()
     return None
 
 
@@ -319,20 +318,13 @@ def _num(v):
 
 
 def _model_digest(backend_name: str, model_id: str) -> str:
+    """The backend's content hash of the model (embedded: sha256 of the GGUF's first 8 MB, cached)."""
     try:
         from core.llm.registry import get_backend
 
-        backend = get_backend(backend_name)
-        if backend_name == "embedded" and hasattr(backend, "resolve"):
-            from core.llm.embedded import model_digest   # sha256 of the GGUF's first 8 MB, cached
-
-            return model_digest(backend.resolve(model_id)[1])
-        for m in backend.list_models():
-            if m.id == model_id:
-                return m.digest or ""
+        return get_backend(backend_name).digest(model_id)
     except Exception:  # noqa: BLE001 - the digest is recorded per answer from Usage anyway
         return ""
-    return ""
 
 
 def _unavailable(r: Resolved, reason: str) -> Resolved:
@@ -342,14 +334,10 @@ def _unavailable(r: Resolved, reason: str) -> Resolved:
 
 # ---- running one question ------------------------------------------------------------------------------
 def prompt_variables(pspec, question: str, extra: dict | None = None) -> dict[str, str]:
-    values = {"question": question}
-    for k, v in (extra or {}).items():
-        if isinstance(v, (str, int, float)):
-            values.setdefault(k, str(v))
-    for name in pspec.variables():
-        if name != "context":
-            values.setdefault(name, "")
-    return values
+    """Template values of a prompt-only approach: the same as a RAG answer's (core.rag.answer.rag_variables)."""
+    from core.rag.answer import rag_variables
+
+    return rag_variables(pspec, question, extra)
 
 
 class AnswerRun:
@@ -358,42 +346,47 @@ class AnswerRun:
     iteration (typed WorkbenchError) - the caller records them."""
 
     def __init__(self, res: Resolved, question: str, backend, variables: dict | None = None):
-        self.res, self.question, self.backend, self.variables = res, question, backend, variables or {}
+        self.res, self.question, self.backend = res, question, backend
+        self.variables = variables or None          # None: the scenario's values (as the Knowledge Base uses)
         self.record: dict | None = None
         self.retrieval: dict | None = None
+        self.messages: list[dict] | None = None
         self._stream = None
 
     def prepare(self) -> list[dict]:
-        """Retrieve (if on) and render the messages. Separate so the UI can show citations before streaming."""
-        from core.llm.base import GenParams  # noqa: F401 - keep imports light
+        """Retrieve (if on) and render the messages. Separate so the UI can show citations before streaming.
+        A RAG approach goes through core.rag.answer.prepare_rag_messages, the Knowledge Base's own step."""
+        from core.llm.base import GenParams
         from core.prompts.spec import PromptSpec
 
         if not self.res.available:
             raise CompareError(f"Approach {self.res.name} is unavailable: {self.res.reason}")
         pspec = PromptSpec.from_dict(self.res.prompt)
-        context = None
-        if self.res.rag:
-            from core.rag import api as rag_api
+        if not self.res.rag:
+            self.messages = pspec.render(prompt_variables(pspec, self.question, self.variables))
+            return self.messages
+        from core.rag import api as rag_api
+        from core.rag.answer import prepare_rag_messages
 
-            rag = self.res.rag
-            t0 = time.perf_counter()
-            retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
-                                    version=rag.get("table_version"))
-            secs = time.perf_counter() - t0
-            chunks = [{"id": str(c.id), "text": c.text, "source": c.source, "position": getattr(c, "position", None),
-                       "score": _num(getattr(c, "score", None)), "rank": getattr(c, "rank", i + 1)}
-                      for i, c in enumerate(retr.chunks)]
-            self.retrieval = {"collection": rag["collection"], "mode": rag["mode"], "k": int(rag["k"]),
-                              "table_version": getattr(retr, "table_version", rag.get("table_version")),
-                              "seconds": secs, "chunks": chunks}
-            context = rag_api.build_context(retr.chunks) if retr.chunks else None
-        self.messages = pspec.render(prompt_variables(pspec, self.question, self.variables), context=context)
+        rag = self.res.rag
+        t0 = time.perf_counter()
+        retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
+                                version=rag.get("table_version"))
+        secs = time.perf_counter() - t0
+        rp = prepare_rag_messages(self.question, retr.chunks, pspec, self.backend, self.res.model_id,
+                                  GenParams.from_dict(self.res.params), self.variables)
+        chunks = [{"id": str(c.id), "text": c.text, "source": c.source, "position": c.position,
+                   "score": _num(c.score), "rank": c.rank} for c in rp.chunks]
+        self.retrieval = {"collection": rag["collection"], "mode": rag["mode"], "k": int(rag["k"]),
+                          "table_version": retr.table_version, "seconds": secs, "chunks": chunks,
+                          "retrieved": len(retr.chunks), "dropped": rp.dropped}
+        self.messages = rp.messages
         return self.messages
 
     def __iter__(self) -> Iterator[str]:
         from core.llm.base import GenParams
 
-        if not hasattr(self, "messages"):
+        if self.messages is None:
             self.prepare()
         t0 = time.perf_counter()
         params = GenParams.from_dict(self.res.params)
@@ -422,7 +415,7 @@ class AnswerRun:
         }
 
     def close(self) -> None:
-        if self._stream is not None and hasattr(self._stream, "close"):
+        if self._stream is not None:
             self._stream.close()
 
     def run(self) -> dict:

@@ -48,7 +48,7 @@ def register(sub) -> None:
 
 def _approaches(args):
     from core.compare.approach import check_set, classic_presets, parse_approach
-    from core.compare.questions import load_scenario
+    from core.scenario import load_scenario
 
     if args.preset and args.approach:
         raise CompareError("Use either --preset classic or --approach ..., not both.")
@@ -66,7 +66,7 @@ def _approaches(args):
 def _ensure_sample_collection() -> None:
     from core.rag import api as rag_api
 
-    names = [c.get("name") if isinstance(c, dict) else getattr(c, "name", None) for c in rag_api.list_collections()]
+    names = [c.name for c in rag_api.list_collections()]
     if "support" not in names:
         print("building the sample collection 'support' from sample_docs/knowledge (once)…", file=sys.stderr)
         rag_api.ensure_sample_collection()
@@ -125,7 +125,7 @@ def _print_result(run_id: str, as_json: bool) -> int:
 def cmd_compare(args) -> int:
     from core.cli import emit_json
     from core.compare import runner
-    from core.compare.questions import load_questions, load_scenario, scenario_questions
+    from core.scenario import load_questions, load_scenario, scenario_questions
 
     if args.list:
         runs = runner.list_runs()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from core.compare.questions import Question
+from core.scenario import Question
 from core.compare.scores import Score
 from core.errors import WorkbenchError
 

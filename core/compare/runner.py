@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.compare.approach import AnswerRun, ApproachSpec, Resolved, check_set, resolve
-from core.compare.questions import Question, Scenario, VoiceCheck, load_scenario
+from core.scenario import Question, Scenario, VoiceCheck, load_scenario
 from core.config import PROJECT_ROOT, get_settings
 from core.errors import (
     BackendError,

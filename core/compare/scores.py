@@ -6,14 +6,15 @@ default), so a cosine similarity is a dot product.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
-from core.compare.questions import Question, VoiceCheck
+from core.citations import check_citations, strip_citations
+from core.jsonout import NotJSON, extract_json, schema_problem, validate_json_output
+from core.scenario import Question, VoiceCheck
 
 # Thresholds (documented in the UI and README).
 GROUNDED_THRESHOLD = 0.65     # answer sentence supported when its best cosine to a chunk or chunk sentence >= this
@@ -182,43 +183,19 @@ def exact(answer: str, reference: str, forced: bool = False) -> Score:
     return Score(1.0 if hit else 0.0, "reference found verbatim" if hit else "reference not found verbatim")
 
 
-def extract_json(answer: str):
-    """Parse the answer as JSON: raw, inside a ```json fence, or the outermost {...}. Raises ValueError."""
-    text = (answer or "").strip()
-    if not text:
-        raise ValueError("empty answer")
-    candidates = [text]
-    m = re.search(r"```(?:json)?\s*(.*?)```", text, re.S | re.I)
-    if m:
-        candidates.append(m.group(1).strip())
-    i, j = text.find("{"), text.rfind("}")
-    if 0 <= i < j:
-        candidates.append(text[i:j + 1])
-    err = None
-    for c in candidates:
-        try:
-            return json.loads(c)
-        except ValueError as exc:
-            err = exc
-    raise ValueError(f"not JSON ({err})")
-
-
 def json_valid(answer: str, schema: dict | None) -> Score:
+    """1 when the reply's JSON (core.jsonout's rules, the same as the Prompt Lab's badge) matches the schema."""
     if not schema:
         return na("no JSON schema applies to this question or prompt")
+    problem = schema_problem(schema)
+    if problem:
+        return na(f"the JSON schema itself is invalid: {problem}")
     try:
-        obj = extract_json(answer)
-    except ValueError as exc:
-        return Score(0.0, f"answer is {exc}")
-    import jsonschema
-
-    try:
-        jsonschema.validate(obj, schema)
-    except jsonschema.ValidationError as exc:
-        return Score(0.0, f"JSON does not match the schema: {exc.message}")
-    except jsonschema.SchemaError as exc:
-        return na(f"the JSON schema itself is invalid: {exc.message}")
-    return Score(1.0, "valid JSON matching the schema")
+        extract_json(answer)
+    except NotJSON as exc:
+        return Score(0.0, f"answer is not JSON ({exc})")
+    ok, err, _ = validate_json_output(answer, schema)
+    return Score(1.0, "valid JSON matching the schema") if ok else Score(0.0, err or "JSON does not match the schema")
 
 
 # ---- behaviour -------------------------------------------------------------------------------------------
@@ -276,7 +253,7 @@ def _numbers(text: str) -> set[str]:
 def groundedness(answer: str, chunks: Sequence[str], embed: Callable) -> Score:
     if not chunks:
         return na("no retrieved context to ground the answer in")
-    sents = sentences(strip_reasoning(re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", "", answer or "")))
+    sents = sentences(strip_reasoning(strip_citations(answer)))
     if not sents:
         return na("empty answer: no sentence to check" if not (answer or "").strip()
                   else "the answer has no full sentence to check")
@@ -297,32 +274,27 @@ def groundedness(answer: str, chunks: Sequence[str], embed: Callable) -> Score:
     return Score(len(supported) / len(sents), reason, {"unsupported": unsupported[:3]})
 
 
-_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-
-
 def citations(answer: str, chunk_sources: Sequence[str], expected_source: str | None = None,
               check: Callable | None = None) -> Score:
-    """`chunk_sources[i]` is the source of retrieved chunk [i+1]. `check` is core.rag.api.check_citations if given."""
+    """`chunk_sources[i]` is the source of numbered chunk [i+1] of the prompt. Citations are read by
+    core.citations (the parser the Knowledge Base uses); `check` is accepted for older callers and must be
+    that same check."""
     n = len(chunk_sources)
     if n == 0:
         return na("no retrieved chunks, nothing to cite")
-    if check is not None:
-        cc = check(answer or "", n)
-        cited, invalid = sorted(set(cc.cited)), sorted(set(cc.invalid))
-    else:
-        nums = {int(x) for m in _CITE.finditer(answer or "") for x in m.group(1).split(",")}
-        cited = sorted(x for x in nums if 1 <= x <= n)
-        invalid = sorted(x for x in nums if not 1 <= x <= n)
+    cc = (check or check_citations)(answer or "", n)
+    cited, invalid = sorted(set(cc.cited)), sorted(set(cc.invalid))
     total = len(set(cited) | set(invalid))
     if total == 0:
         return Score(0.0, "the answer cites no retrieved chunk")
-    valid_share = len([c for c in cited if c not in invalid]) / total
-    reason = f"{len(cited)} valid / {total} citations"
+    valid = [c for c in cited if c not in invalid]
+    valid_share = len(valid) / total
+    reason = f"{len(valid)} valid / {total} citations"
     if invalid:
         reason += f"; invalid: {', '.join(f'[{i}]' for i in invalid)}"
     if expected_source:
         base = expected_source.replace("\\", "/").rsplit("/", 1)[-1]
-        src_ok = any(str(chunk_sources[c - 1]).replace("\\", "/").endswith(base) for c in cited if 1 <= c <= n)
+        src_ok = any(str(chunk_sources[c - 1]).replace("\\", "/").endswith(base) for c in valid)
         reason += "; cites the expected source" if src_ok else f"; does not cite {base}"
         return Score((valid_share + (1.0 if src_ok else 0.0)) / 2, reason)
     return Score(valid_share, reason)

@@ -1,4 +1,5 @@
-"""The one interface every LLM backend implements. The UI and the other core packages only see this.
+"""The one interface every LLM backend implements (`Backend`, a base class). The UI and the other core packages only
+see this.
 
 A chat is a stream: iterate a `ChatStream` for text deltas; when it is exhausted, `stream.usage` holds the
 measured `Usage`. `Backend.chat(...)` is the non-streaming convenience that returns a `ChatResult`.
@@ -7,10 +8,12 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator
 
 from core.errors import EmptyPrompt, InvalidParams
+from core.llm.context import ContextReport, ensure_fits, make_report
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -149,29 +152,88 @@ class ChatStream:
         return ChatResult(self.text, self.usage)
 
 
-@runtime_checkable
-class Backend(Protocol):
-    name: str
+class Backend(ABC):
+    """The one interface every LLM backend implements: subclass it and fill in the abstract methods.
 
+    `chat_stream` is not overridden: it runs the shared checks once - params in range, messages well formed, the
+    model id resolved, prompt + max_tokens within the context window (ContextOverflow instead of a silent
+    truncation) - and only then calls the backend's own streaming step `_stream`. Everything a caller may need is
+    part of the interface (no probing with hasattr): `default_model`, `resolve`, `load`, `is_loaded`, `digest`.
+    """
+
+    name: str = ""
+    exact_token_count: bool = True      # False: count_tokens is an estimate (no tokenizer endpoint)
+
+    # ---- each backend's own part ------------------------------------------------------------------------------
+    @abstractmethod
     def status(self) -> BackendStatus:
         """Reachable or not (never raises, answers within ~1 s), why, and the models it offers."""
 
+    @abstractmethod
     def list_models(self) -> list[ModelInfo]:
         """Models this backend can run now. Raises BackendUnavailable when it cannot be reached."""
+
+    @abstractmethod
+    def default_model(self) -> str:
+        """The model used when none is named. Raises ModelNotFound / BackendUnavailable if there is none."""
+
+    @abstractmethod
+    def count_tokens(self, messages: list[Message], model: str | None = None) -> int:
+        """Prompt tokens of these messages once the chat template is applied (exact where the backend can)."""
+
+    @abstractmethod
+    def context_window(self, model: str | None = None, params: GenParams | None = None) -> int:
+        """The context window in tokens the model runs with (for these params, e.g. Ollama's num_ctx)."""
+
+    @abstractmethod
+    def _stream(self, messages: list[Message], params: GenParams, model: str, report: ContextReport) -> ChatStream:
+        """Start streaming. Called by chat_stream only, after the shared checks; `model` is resolved, `params`
+        validated and `report` holds the prompt tokens and context window that were checked."""
+
+    # ---- shared, with defaults a backend may refine -----------------------------------------------------------
+    def resolve(self, model: str | None = None) -> str:
+        """The model id a request will use: the given one, else the default."""
+        return (model or "").strip() or self.default_model()
+
+    def load(self, model: str | None = None) -> object:
+        """Make the model ready to answer and return the backend's handle for it (embedded: the loaded llama.cpp
+        model). Servers load on their own: nothing to do, None."""
+        return None
+
+    def is_loaded(self, model: str | None = None) -> bool:
+        """False when the first request would have to load the model first (worth a spinner)."""
+        return True
+
+    def digest(self, model: str | None = None) -> str:
+        """A content hash of the model (so a result can be reproduced), "" when the backend has none."""
+        model_id = self.resolve(model)
+        for m in self.list_models():
+            if m.id == model_id or m.id == f"{model_id}:latest":
+                return m.digest or ""
+        return ""
+
+    def check_context(self, messages: list[Message], params: GenParams | None = None,
+                      model: str | None = None) -> ContextReport:
+        """Prompt tokens (the backend's own count) + max_tokens against the context window; never raises for
+        an overflow (the report says it does not fit)."""
+        params = params or GenParams()
+        prompt_tokens = int(self.count_tokens(messages, model))
+        n_ctx = int(self.context_window(model, params))
+        return make_report(prompt_tokens, params.max_tokens, n_ctx, self.exact_token_count, model or "")
 
     def chat_stream(self, messages: list[Message], params: GenParams | None = None,
                     model: str | None = None) -> ChatStream:
         """Stream a chat reply. Raises before streaming on bad input: EmptyPrompt, InvalidParams,
         ModelNotFound, BackendUnavailable, ContextOverflow (prompt + max_tokens > context window)."""
-
-    def count_tokens(self, messages: list[Message], model: str | None = None) -> int:
-        """Prompt tokens of these messages once the chat template is applied (exact where the backend can)."""
-
-    def context_window(self, model: str | None = None) -> int:
-        """The context window in tokens the model runs with."""
+        params = (params or GenParams()).validate()
+        check_messages(messages)
+        model_id = self.resolve(model)
+        report = ensure_fits(self.check_context(messages, params, model_id))
+        return self._stream(messages, params, model_id, report)
 
     def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
         """Non-streaming: the whole reply and its usage."""
+        return self.chat_stream(messages, params, model).result()
 
 
 def check_messages(messages: list[Message]) -> None:

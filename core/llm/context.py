@@ -1,15 +1,19 @@
 """Context-window checks: count the prompt before generating and refuse (or warn) instead of silently truncating.
 
 `check_context(backend, messages, params, model)` returns a `ContextReport` the UI can show as a warning;
-backends call `ensure_fits` before they stream, which raises `ContextOverflow`.
+`Backend.chat_stream` calls `ensure_fits` before it streams, which raises `ContextOverflow`. (No import of
+core.llm.base here: the base class builds on this module.)
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from core.errors import ContextOverflow
-from core.llm.base import GenParams, Message
+
+if TYPE_CHECKING:
+    from core.llm.base import Backend, GenParams, Message
 
 WARN_RATIO = 0.85          # warn when prompt + max_tokens uses more than this share of the window
 CHARS_PER_TOKEN = 3.5      # estimate for backends without a tokenizer endpoint (English text ~4 chars/token)
@@ -46,7 +50,7 @@ class ContextReport:
         return d
 
 
-def estimate_tokens(messages: list[Message]) -> int:
+def estimate_tokens(messages: list["Message"]) -> int:
     """A tokenizer-free estimate (used where the backend offers no tokenizer)."""
     chars = sum(len(m.get("content") or "") for m in messages)
     return int(math.ceil(chars / CHARS_PER_TOKEN)) + PER_MESSAGE_OVERHEAD * len(messages) + 3
@@ -65,19 +69,7 @@ def ensure_fits(report: ContextReport) -> ContextReport:
     return report
 
 
-def check_context(backend, messages: list[Message], params: GenParams | None = None,
+def check_context(backend: "Backend", messages: list["Message"], params: "GenParams | None" = None,
                   model: str | None = None) -> ContextReport:
-    """Count the prompt with the backend's own tokenizer (or an estimate) against its context window."""
-    params = params or GenParams()
-    n_ctx = backend.context_window(model, params) if _takes_params(backend) else backend.context_window(model)
-    prompt_tokens = backend.count_tokens(messages, model)
-    exact = bool(getattr(backend, "exact_token_count", True))
-    return make_report(prompt_tokens, params.max_tokens, n_ctx, exact, model or "")
-
-
-def _takes_params(backend) -> bool:
-    import inspect
-    try:
-        return "params" in inspect.signature(backend.context_window).parameters
-    except (TypeError, ValueError):
-        return False
+    """Count the prompt with the backend's own tokenizer (or its estimate) against its context window."""
+    return backend.check_context(messages, params, model)

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from core.config import get_settings
 from core.errors import BackendError, BackendUnavailable, ModelNotFound
-from core.llm.base import (BackendStatus, ChatResult, ChatStream, GenParams, Message, ModelInfo, Timer, Usage,
-                           check_messages)
-from core.llm.context import ensure_fits, make_report
+from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage
+from core.llm.context import ContextReport
 from core.llm.models import (ADAPTER_PREFIX, DEFAULT_MODEL, PACKAGED_MODELS, AdapterInfo, file_sha256, get_adapter,
                              list_adapters, local_gguf_models, packaged_gguf_path)
 
@@ -74,7 +73,7 @@ def loaded_models() -> list[LoadedModel]:
         return list(_LOADED.values())
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(Backend):
     name = "embedded"
     exact_token_count = True
 
@@ -98,9 +97,9 @@ class EmbeddedBackend:
         raise ModelNotFound(f"The embedded backend has no model {model_id!r}. Available: {known}. "
                             f"Drop other GGUF files into {get_settings().models_dir / 'gguf'}.")
 
-    def resolve(self, model: str | None) -> tuple[str, Path, AdapterInfo | None]:
+    def resolve_files(self, model: str | None) -> tuple[str, Path, AdapterInfo | None]:
         """model id -> (id, base GGUF path, adapter or None). Raises ModelNotFound."""
-        model_id = (model or "").strip() or self.default_model()
+        model_id = self.resolve(model)
         if model_id.startswith(ADAPTER_PREFIX):
             adapter = get_adapter(model_id)
             return model_id, self._base_path(adapter.base_model or DEFAULT_MODEL), adapter
@@ -109,7 +108,7 @@ class EmbeddedBackend:
     # ---- loading --------------------------------------------------------------------------------------------
     def is_loaded(self, model: str | None = None) -> bool:
         try:
-            model_id, base, adapter = self.resolve(model)
+            model_id, base, adapter = self.resolve_files(model)
         except ModelNotFound:
             return False
         return self._key(base, adapter) in _LOADED
@@ -120,7 +119,7 @@ class EmbeddedBackend:
 
     def load(self, model: str | None = None) -> LoadedModel:
         """The cached Llama for this model (loading it on first use)."""
-        model_id, base, adapter = self.resolve(model)
+        model_id, base, adapter = self.resolve_files(model)
         key = self._key(base, adapter)
         with _LOAD_LOCK:
             lm = _LOADED.get(key)
@@ -151,9 +150,7 @@ class EmbeddedBackend:
                 llm.close()
                 raise BackendError(f"llama.cpp could not apply the {what}. {hint}")
             load_s = time.perf_counter() - t0
-            digest = model_digest(base)
-            if adapter is not None:
-                digest += "+lora:sha256:" + (adapter.sha256 or file_sha256(Path(adapter.gguf_path)))
+            digest = self.digest(model_id)
             lm = LoadedModel(llm=llm, model_id=model_id, model_path=str(base), lora_path=kwargs.get("lora_path", ""),
                              n_ctx=llm.n_ctx(), load_s=load_s, digest=digest, formatter=_formatter(llm))
             _LOADED[key] = lm
@@ -195,7 +192,7 @@ class EmbeddedBackend:
 
     def context_window(self, model: str | None = None, params: GenParams | None = None) -> int:
         try:
-            _, base, adapter = self.resolve(model)
+            _, base, adapter = self.resolve_files(model)
             lm = _LOADED.get(self._key(base, adapter))
         except ModelNotFound:
             lm = None
@@ -208,16 +205,17 @@ class EmbeddedBackend:
         """The exact text the model sees once its GGUF chat template is applied (for previews)."""
         return _prompt_text(self.load(model), messages)[0]
 
-    def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
-        return self.chat_stream(messages, params, model).result()
+    def digest(self, model: str | None = None) -> str:
+        """sha256 of the GGUF's first 8 MB (cached), plus the adapter's sha256 for a fine-tune."""
+        _, base, adapter = self.resolve_files(model)
+        d = model_digest(base)
+        if adapter is not None:
+            d += "+lora:sha256:" + (adapter.sha256 or file_sha256(Path(adapter.gguf_path)))
+        return d
 
-    def chat_stream(self, messages: list[Message], params: GenParams | None = None,
-                    model: str | None = None) -> ChatStream:
-        params = (params or GenParams()).validate()
-        check_messages(messages)
+    def _stream(self, messages: list[Message], params: GenParams, model: str, report: ContextReport) -> ChatStream:
         lm = self.load(model)
-        prompt_tokens = _count_prompt(lm, messages)
-        ensure_fits(make_report(prompt_tokens, params.max_tokens, lm.n_ctx, True, lm.model_id))
+        prompt_tokens = report.prompt_tokens
         load_s = 0.0
         if not lm.load_reported:
             lm.load_reported, load_s = True, lm.load_s

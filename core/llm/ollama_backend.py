@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 from core.config import get_settings
 from core.errors import BackendError, ConfigError, BackendUnavailable, InvalidParams, ModelNotFound
-from core.llm.base import (BackendStatus, ChatResult, ChatStream, GenParams, Message, ModelInfo, Timer, Usage,
-                           check_messages)
-from core.llm.context import ensure_fits, estimate_tokens, make_report
+from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage
+from core.llm.context import ContextReport, estimate_tokens
 
 CONNECT_TIMEOUT = 1.0          # a missing server must be reported fast
 STATUS_TIMEOUT = 1.0
@@ -57,7 +56,7 @@ def normalize_host(raw: str) -> str:
     return f"{u.scheme}://{host}:{port}{u.path.rstrip('/')}"
 
 
-class OllamaBackend:
+class OllamaBackend(Backend):
     name = "ollama"
     exact_token_count = False     # Ollama has no tokenize endpoint: the pre-check estimates, usage is exact
 
@@ -208,17 +207,8 @@ class OllamaBackend:
     def count_tokens(self, messages: list[Message], model: str | None = None) -> int:
         return estimate_tokens(messages)
 
-    def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
-        return self.chat_stream(messages, params, model).result()
-
-    def chat_stream(self, messages: list[Message], params: GenParams | None = None,
-                    model: str | None = None) -> ChatStream:
-        params = (params or GenParams()).validate()
-        check_messages(messages)
-        model = (model or "").strip() or self.default_model()
-        num_ctx = self.context_window(model, params)
-        prompt_est = self.count_tokens(messages, model)
-        ensure_fits(make_report(prompt_est, params.max_tokens, num_ctx, False, model))
+    def _stream(self, messages: list[Message], params: GenParams, model: str, report: ContextReport) -> ChatStream:
+        num_ctx, prompt_est = report.n_ctx, report.prompt_tokens
         options = {"temperature": params.temperature, "top_p": params.top_p, "num_predict": params.max_tokens,
                    "num_ctx": num_ctx}
         if params.seed is not None:
@@ -273,9 +263,6 @@ class OllamaBackend:
 
     def _digest(self, model: str) -> str:
         try:
-            for m in self.list_models():
-                if m.id == model or m.id == f"{model}:latest":
-                    return m.digest
+            return self.digest(model)
         except BackendError:
-            pass
-        return ""
+            return ""

@@ -11,16 +11,15 @@ import time
 
 from core.config import get_settings
 from core.errors import BackendError, BackendUnavailable, InvalidParams, ModelNotFound
-from core.llm.base import (BackendStatus, ChatResult, ChatStream, GenParams, Message, ModelInfo, Timer, Usage,
-                           check_messages)
-from core.llm.context import ensure_fits, estimate_tokens, make_report
+from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage
+from core.llm.context import ContextReport, estimate_tokens
 
 CONNECT_TIMEOUT = 1.0
 STATUS_TIMEOUT = 1.0
 READ_TIMEOUT = 600.0
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     name = "openai"
     exact_token_count = False
 
@@ -154,9 +153,6 @@ class OpenAIBackend:
                 self._tokenize_ok[base] = False
         return estimate_tokens(messages)
 
-    def chat(self, messages: list[Message], params: GenParams | None = None, model: str | None = None) -> ChatResult:
-        return self.chat_stream(messages, params, model).result()
-
     def _body(self, messages, params: GenParams, model: str, schema_style: str) -> dict:
         body = {"model": model, "messages": [{"role": m["role"], "content": m.get("content") or ""} for m in messages],
                 "stream": True, "stream_options": {"include_usage": True},
@@ -173,15 +169,15 @@ class OpenAIBackend:
                 body["response_format"] = {"type": "json_object", "schema": params.json_schema}
         return body
 
-    def chat_stream(self, messages: list[Message], params: GenParams | None = None,
-                    model: str | None = None) -> ChatStream:
-        params = (params or GenParams()).validate()
-        check_messages(messages)
-        self._require_base()
-        model = (model or "").strip() or self.default_model()
-        n_ctx = self.context_window(model, params)
-        prompt_est = self.count_tokens(messages, model)
-        ensure_fits(make_report(prompt_est, params.max_tokens, n_ctx, False, model))
+    def resolve(self, model: str | None = None) -> str:
+        self._require_base()            # "no server configured" beats "no models" as the reason
+        return super().resolve(model)
+
+    def digest(self, model: str | None = None) -> str:
+        return ""                       # OpenAI-compatible servers publish no model hash
+
+    def _stream(self, messages: list[Message], params: GenParams, model: str, report: ContextReport) -> ChatStream:
+        n_ctx, prompt_est = report.n_ctx, report.prompt_tokens
         usage = Usage(backend=self.name, model=model, prompt_tokens=prompt_est, n_ctx=n_ctx)
         timer = Timer()
         client = self._client()

@@ -11,51 +11,35 @@ from concurrent.futures import ThreadPoolExecutor
 from core.config import get_settings
 from core.errors import UnknownBackend
 from core.llm.base import Backend, BackendStatus
+from core.registry import Registry
 
-
-def _embedded():
-    from core.llm.embedded import EmbeddedBackend
-    return EmbeddedBackend()
-
-
-def _ollama():
-    from core.llm.ollama_backend import OllamaBackend
-    return OllamaBackend()
-
-
-def _openai():
-    from core.llm.openai_backend import OpenAIBackend
-    return OpenAIBackend()
-
-
-_FACTORIES = {"embedded": _embedded, "ollama": _ollama, "openai": _openai}
-DESCRIPTIONS = {
-    "embedded": "llama.cpp in-process on the packaged SmolLM2-135M-Instruct (and your LoRA fine-tunes).",
-    "ollama": "A local Ollama server at OLLAMA_HOST.",
-    "openai": "Any OpenAI-compatible server at OPENAI_BASE_URL (vLLM, llama.cpp server, LM Studio).",
-}
+BACKENDS: Registry[type[Backend]] = Registry("backend", UnknownBackend, hint="--backend or WORKBENCH_BACKEND")
+BACKENDS.register("embedded", "core.llm.embedded:EmbeddedBackend",
+                  "llama.cpp in-process on the packaged SmolLM2-135M-Instruct (and your LoRA fine-tunes).")
+BACKENDS.register("ollama", "core.llm.ollama_backend:OllamaBackend", "A local Ollama server at OLLAMA_HOST.")
+BACKENDS.register("openai", "core.llm.openai_backend:OpenAIBackend",
+                  "Any OpenAI-compatible server at OPENAI_BASE_URL (vLLM, llama.cpp server, LM Studio).")
+DESCRIPTIONS = BACKENDS.descriptions()
 _INSTANCES: dict[str, Backend] = {}
 _LOCK = threading.Lock()
 
 
 def backend_names() -> list[str]:
-    return list(_FACTORIES)
+    return BACKENDS.names()
 
 
 def get_backend(name: str | None = None) -> Backend:
     name = (name or get_settings().backend or "embedded").strip().lower()
-    if name not in _FACTORIES:
-        raise UnknownBackend(f"Unknown backend {name!r}: choose one of {', '.join(_FACTORIES)} "
-                             f"(--backend or WORKBENCH_BACKEND).")
+    BACKENDS.entry(name)            # UnknownBackend listing the known names
     with _LOCK:
         if name not in _INSTANCES:
-            _INSTANCES[name] = _FACTORIES[name]()
+            _INSTANCES[name] = BACKENDS.create(name)
         return _INSTANCES[name]
 
 
 def resolve_model(backend: Backend, model: str | None = None) -> str:
     """The model id a request will use: the given one, else the backend's default."""
-    return (model or "").strip() or backend.default_model()
+    return backend.resolve(model)
 
 
 def all_statuses() -> list[BackendStatus]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import queue
-import re
 import shlex
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from core.config import SAMPLE_DOCS
 from core.errors import ContextOverflow, PromptError, WorkbenchError
+from core.jsonout import extract_json, schema_problem, validate_json_output  # noqa: F401 - re-exported
 from core.llm.base import GenParams, Message, Usage, check_messages
 from core.prompts.spec import PromptSpec
 
@@ -29,25 +27,15 @@ class InvalidSchema(PromptError):
     """The JSON schema of a prompt is not a valid JSON Schema."""
 
 
-# ---- JSON schema / structured output -------------------------------------------------------------------------
-def _validator_cls(schema: dict):
-    from jsonschema.validators import validator_for
-    from jsonschema import Draft202012Validator
-    return validator_for(schema, default=Draft202012Validator)
-
-
+# ---- JSON schema / structured output (the extractor and the output check live in core.jsonout) ------------------
 def check_schema(schema: Any) -> dict:
     """Return the schema if it is a valid JSON Schema, else raise InvalidSchema saying where and why."""
-    from jsonschema.exceptions import SchemaError
-
     if not isinstance(schema, dict):
         raise InvalidSchema(f"A JSON schema must be a JSON object like {{\"type\": \"object\", ...}} "
                             f"(got {type(schema).__name__}).")
-    try:
-        _validator_cls(schema).check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "the top level"
-        raise InvalidSchema(f"The JSON schema is invalid at {where}: {exc.message}") from None
+    problem = schema_problem(schema)
+    if problem:
+        raise InvalidSchema(f"The JSON schema is {problem}")
     return schema
 
 
@@ -57,59 +45,12 @@ def parse_schema_text(text: str | None) -> dict | None:
         return None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InvalidSchema("The JSON schema is nested too deeply to read.") from None
     except json.JSONDecodeError as exc:
         raise InvalidSchema(f"The JSON schema is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                             f"{exc.msg}).") from None
     return check_schema(data)
-
-
-_FENCE_RE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
-
-
-def extract_json(text: str) -> Any:
-    """Parse JSON from a model reply: the whole text, a ```json fence, or the first {...}/[...] in it."""
-    s = (text or "").strip()
-    if not s:
-        raise ValueError("the reply is empty")
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError as first:
-        err = first
-    m = _FENCE_RE.search(s)
-    if m:
-        try:
-            return json.loads(m.group(1).strip())
-        except json.JSONDecodeError as exc:
-            err = exc
-    dec = json.JSONDecoder()
-    for i, ch in enumerate(s):
-        if ch in "{[":
-            try:
-                return dec.raw_decode(s[i:])[0]
-            except json.JSONDecodeError:
-                continue
-    raise ValueError(f"no JSON found ({err.msg} at line {err.lineno}, column {err.colno})")
-
-
-def validate_json_output(text: str, schema: dict | None) -> tuple[bool, str | None, Any]:
-    """(ok, error, parsed). ok is True when the reply holds JSON that matches `schema` (any JSON if None)."""
-    from jsonschema.exceptions import SchemaError, best_match
-
-    try:
-        parsed = extract_json(text)
-    except ValueError as exc:
-        return False, f"Not valid JSON: {exc}.", None
-    if schema is None:
-        return True, None, parsed
-    try:
-        validator = _validator_cls(schema)(schema)
-        err = best_match(validator.iter_errors(parsed))
-    except SchemaError as exc:
-        return False, f"The JSON schema itself is invalid: {exc.message}", parsed
-    if err is None:
-        return True, None, parsed
-    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-    return False, f"Does not match the schema at {where}: {err.message}", parsed
 
 
 # ---- variants ----------------------------------------------------------------------------------------------
@@ -194,9 +135,8 @@ def prepare(variant: Variant, variables: dict[str, str], backend, context: str |
     check_messages(messages)
     params = spec.gen_params().validate()
     model = variant.model or None
-    prompt_tokens = int(backend.count_tokens(messages, model=model))
-    n_ctx = int(params.num_ctx or backend.context_window(model=model) or 0)
-    return Prepared(variant, backend, messages, params, prompt_tokens, n_ctx)
+    report = backend.check_context(messages, params, model)
+    return Prepared(variant, backend, messages, params, report.prompt_tokens, report.n_ctx)
 
 
 def _finish(p: Prepared, text: str, usage: Usage | None) -> VariantResult:
@@ -325,29 +265,6 @@ def run_variants(prepared: list[Prepared], parallel: bool = True) -> list[Varian
 
 
 # ---- batch over a table of inputs --------------------------------------------------------------------------
-def load_questions(path: Path | None = None, limit: int | None = None) -> list[dict]:
-    """The scenario's question set (JSONL of {id, question, reference, tags, ...}). Bad lines are skipped."""
-    p = Path(path) if path else SAMPLE_DOCS / "eval" / "questions.jsonl"
-    rows: list[dict] = []
-    if not p.is_file():
-        return rows
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and str(row.get("question") or "").strip():
-                row.setdefault("id", f"q{n}")
-                rows.append(row)
-            if limit and len(rows) >= limit:
-                break
-    return rows
-
-
 def row_variables(spec: PromptSpec, row: dict, fixed: dict[str, str] | None = None) -> dict[str, str]:
     """Variables for one table row: the row's columns fill same-named {variables}; `fixed` fills the rest."""
     values = dict(fixed or {})
@@ -493,5 +410,5 @@ def param_overrides(current: GenParams, saved: GenParams | None) -> dict[str, An
 
 __all__ = ["InvalidSchema", "check_schema", "parse_schema_text", "extract_json", "validate_json_output", "Variant",
            "Prepared", "VariantResult", "Event", "prepare", "run_prepared", "stream_variants", "run_variants",
-           "load_questions", "row_variables", "run_batch", "batch_summary", "batch_figure", "all_variables",
+           "row_variables", "run_batch", "batch_summary", "batch_figure", "all_variables",
            "cli_line", "param_overrides"]

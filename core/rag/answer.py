@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from core.errors import ContextOverflow, EmptyPrompt, PromptError
-from core.llm.base import ChatStream, GenParams, Usage
+from core.citations import CitationCheck, check_citations
+from core.errors import ContextOverflow, EmptyPrompt, WorkbenchError
+from core.llm.base import ChatStream, GenParams, Message, Usage
 from core.prompts.spec import PromptSpec
-from core.rag.context import CitationCheck, build_context, check_citations
+from core.rag.context import build_context
 from core.rag.retriever import Retrieval, retrieve
 
 DEFAULT_PROMPT = "guardrail"
+NO_PASSAGES = "(no passages were retrieved)"
 FALLBACK_SYSTEM = (
     "You answer questions using only the numbered context passages. After each fact, cite the passage it comes "
     "from in square brackets, like [1] or [2]. If the passages do not contain the answer, say you don't know. "
@@ -21,29 +22,18 @@ FALLBACK_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
 
 
 def default_prompt() -> PromptSpec:
-    """The scenario's `guardrail` prompt (sample_docs/prompts/guardrail.yaml), else a built-in cite-your-sources one."""
-    from core.config import SAMPLE_DOCS
+    """The prompt library's newest `guardrail` prompt (the library starts as a copy of sample_docs/prompts), the
+    same one Compare's RAG columns resolve; a built-in cite-your-sources prompt if the library has none."""
+    from core.prompts.library import PromptLibrary
 
-    path = Path(SAMPLE_DOCS) / "prompts" / f"{DEFAULT_PROMPT}.yaml"
     try:
-        import yaml
-        spec = PromptSpec.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
-        if "context" not in spec.template:
-            spec.template = FALLBACK_TEMPLATE if "question" in spec.variables() else spec.template
-        return spec
-    except (OSError, PromptError, ValueError, TypeError, AttributeError):
+        lib = PromptLibrary()
+        if not lib.names():
+            lib.ensure_starter()
+        return lib.resolve(DEFAULT_PROMPT)[0]
+    except (WorkbenchError, OSError):
         return PromptSpec(name="rag_cite", system=FALLBACK_SYSTEM, template=FALLBACK_TEMPLATE,
                           params=GenParams(temperature=0.2, max_tokens=220))
-
-
-def _scenario_values() -> dict[str, str]:
-    from core.config import SAMPLE_DOCS
-    try:
-        import yaml
-        data = yaml.safe_load((Path(SAMPLE_DOCS) / "scenario.yaml").read_text(encoding="utf-8")) or {}
-        return {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float))}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 @dataclass
@@ -97,19 +87,68 @@ class AnswerStream:
                             time.perf_counter() - self.started)
 
 
-def build_messages(question: str, chunks, spec: PromptSpec) -> list[dict]:
-    values = {k: v for k, v in _scenario_values().items()}
+# ---- the prepare step: ONE place that turns retrieved chunks into the messages a model answers from ----------
+@dataclass
+class RagPrompt:
+    """The messages of a RAG answer and what went into them."""
+    messages: list[Message]
+    chunks: list                  # the retrieved chunks in the prompt, numbered [1]..[n] in rank order
+    dropped: int                  # lowest-ranked retrieved chunks left out so the prompt fits the window
+    prompt_tokens: int
+    n_ctx: int
+    params: GenParams
+
+
+def rag_variables(spec: PromptSpec, question: str, variables: dict | None = None) -> dict[str, str]:
+    """Template values: the scenario's ({product}, ...) unless `variables` are given (a comparison pins them),
+    then the question; any other {variable} of the template is left empty. {context} comes from the chunks."""
+    if variables is None:
+        from core.scenario import load_scenario
+        base = load_scenario().prompt_values()
+    else:
+        base = {k: str(v) for k, v in variables.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    values = dict(base)
     values["question"] = question
     for name in spec.variables():
         values.setdefault(name, "")
     values.pop("context", None)
-    return spec.render(values, context=build_context(chunks) if chunks else "(no passages were retrieved)")
+    return values
+
+
+def build_messages(question: str, chunks, spec: PromptSpec, variables: dict | None = None) -> list[Message]:
+    return spec.render(rag_variables(spec, question, variables),
+                       context=build_context(chunks) if chunks else NO_PASSAGES)
+
+
+def prepare_rag_messages(question: str, chunks, spec: PromptSpec, backend, model: str | None = None,
+                         params: GenParams | None = None, variables: dict | None = None) -> RagPrompt:
+    """THE prepare step of every RAG answer: the Knowledge Base's Ask, Compare's RAG approaches (single question
+    and batch) and `python -m core ask` all call this, so a prompt that answers on one page answers on the other.
+
+    Renders `spec` with the numbered context of `chunks` (in rank order) and fits it into the model's context
+    window: while prompt + max_tokens does not fit, the lowest-ranked chunk is dropped. Raises ContextOverflow
+    when even the prompt without any chunk does not fit. (Context selection for small models is tuned here.)"""
+    if not (question or "").strip():
+        raise EmptyPrompt("The question is empty: type a question first.")
+    params = (params or spec.gen_params()).validate()
+    chunks = list(chunks)
+    n_ctx = backend.context_window(model, params)
+    retrieved = len(chunks)
+    while True:
+        messages = build_messages(question, chunks, spec, variables)
+        used = backend.count_tokens(messages, model)
+        if used + params.max_tokens <= n_ctx or not chunks:
+            break
+        chunks.pop()   # drop the lowest-ranked chunk and try again
+    if used + params.max_tokens > n_ctx:
+        raise ContextOverflow(used, params.max_tokens, n_ctx, model or "")
+    return RagPrompt(messages, chunks, retrieved - len(chunks), used, n_ctx, params)
 
 
 def prepare(question: str, collection: str, backend=None, model: str | None = None, prompt: PromptSpec | None = None,
             mode: str = "hybrid", k: int = 4, params: GenParams | dict | None = None, version: int | None = None):
-    """Retrieve, render and fit the prompt into the model's context window (dropping the lowest-ranked chunks
-    if needed). Returns (backend, model, spec, params, retrieval, messages, chunks_used)."""
+    """Retrieve, then `prepare_rag_messages`. Returns (backend, model, spec, params, retrieval, messages,
+    chunks_used)."""
     if not (question or "").strip():
         raise EmptyPrompt("The question is empty: type a question first.")
     if backend is None or isinstance(backend, str):
@@ -120,17 +159,8 @@ def prepare(question: str, collection: str, backend=None, model: str | None = No
         params = GenParams.from_dict({**spec.gen_params().to_dict(), **params})
     params = (params or spec.gen_params()).validate()
     retrieval = retrieve(question, collection, mode=mode, k=k, version=version)
-    chunks = list(retrieval.chunks)
-    n_ctx = backend.context_window(model)
-    while True:
-        messages = build_messages(question, chunks, spec)
-        used = backend.count_tokens(messages, model)
-        if used + params.max_tokens <= n_ctx or not chunks:
-            break
-        chunks.pop()   # drop the lowest-ranked chunk and try again
-    if used + params.max_tokens > n_ctx:
-        raise ContextOverflow(used, params.max_tokens, n_ctx, model or "")
-    return backend, model, spec, params, retrieval, messages, len(chunks)
+    rp = prepare_rag_messages(question, retrieval.chunks, spec, backend, model, params)
+    return backend, model, spec, rp.params, retrieval, rp.messages, len(rp.chunks)
 
 
 def answer(question: str, collection: str, backend=None, model: str | None = None, prompt: PromptSpec | None = None,
@@ -142,7 +172,7 @@ def answer(question: str, collection: str, backend=None, model: str | None = Non
     t0 = time.perf_counter()
     be, model, spec, params, retrieval, messages, used = prepare(question, collection, backend, model, prompt, mode,
                                                                  k, params, version)
-    model_id = model or (be.default_model() if hasattr(be, "default_model") else "")
+    model_id = be.resolve(model)
     chat = be.chat_stream(messages, params, model)
     s = AnswerStream(chat, retrieval, spec.name, be.name, model_id, messages, used, t0)
     return s if stream else s.result()

@@ -14,6 +14,7 @@ from core.rag.context import CitationCheck, build_context, check_citations, cita
 from core.rag.embedders import PACKAGED as DEFAULT_EMBEDDER, EmbedderInfo, embedder_options, get_embedder  # noqa: F401
 from core.rag.embedders import describe as describe_embedder  # noqa: F401
 from core.rag.evaluate import EvalReport, evaluate, load_questions  # noqa: F401
+from core.rag.evaluate import parse_questions as parse_eval_questions  # noqa: F401
 from core.rag.ingest import FileResult, IngestProgress, ingest_paths, ingest_uploads  # noqa: F401
 from core.rag.retriever import MODES, RetrievedChunk, Retrieval, only_found_by, retrieve, retrieve_modes  # noqa: F401
 
@@ -101,20 +102,16 @@ def drop_collection(collection: str) -> int:
 
 
 def scenario() -> dict:
-    from core.config import SAMPLE_DOCS
-    try:
-        import yaml
-        return yaml.safe_load((Path(SAMPLE_DOCS) / "scenario.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError):
-        return {}
+    """The scenario file's raw mapping (core.scenario is its one reader)."""
+    from core.scenario import load_scenario
+    return load_scenario().raw
 
 
 def sample_paths() -> tuple[str, Path, Path]:
     """(collection, knowledge folder, questions file) of the sample scenario."""
-    from core.config import SAMPLE_DOCS
-    sc = scenario()
-    return (sc.get("collection") or SAMPLE_COLLECTION, Path(SAMPLE_DOCS) / (sc.get("knowledge_dir") or "knowledge"),
-            Path(SAMPLE_DOCS) / (sc.get("questions") or "eval/questions.jsonl"))
+    from core.scenario import load_scenario
+    sc = load_scenario()
+    return sc.collection or SAMPLE_COLLECTION, sc.knowledge_dir, sc.questions_path
 
 
 _SAMPLE_LOCK = threading.Lock()

@@ -17,7 +17,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from core.errors import BackendUnavailable, ModelNotFound, WorkbenchError
+from core.errors import BackendUnavailable, ModelNotFound, UnknownEmbedder, WorkbenchError
+from core.registry import Registry
 
 PACKAGED = "all-MiniLM-L6-v2"
 
@@ -182,18 +183,48 @@ def resolve_name(name: str | None) -> str:
     return name
 
 
-def _create(name: str) -> Embedder:
+def _packaged(arg: str = "") -> Embedder:
+    return SentenceTransformerEmbedder(PACKAGED, packaged_model_path())
+
+
+def _folder(arg: str) -> Embedder:
+    path = Path(arg).expanduser()
+    if not arg.strip() or not path.is_dir():
+        raise UnknownEmbedder(f"Embedder folder {arg!r} does not exist: give a local sentence-transformers folder "
+                              f"('st:/path'), {PACKAGED!r}, or 'ollama:<model>'.")
+    return SentenceTransformerEmbedder(f"st:{path.resolve()}", path)
+
+
+def _ollama(arg: str) -> Embedder:
     from core.config import get_settings
 
-    if name == PACKAGED:
-        return SentenceTransformerEmbedder(PACKAGED, packaged_model_path())
-    if name.startswith("ollama:"):
-        return OllamaEmbedder(name.split(":", 1)[1], get_settings().ollama_host)
-    path = Path(name[3:] if name.startswith("st:") else name).expanduser()
-    if path.is_dir():
-        return SentenceTransformerEmbedder(f"st:{path.resolve()}", path)
-    raise ModelNotFound(f"Unknown embedder {name!r}: use {PACKAGED!r}, a local sentence-transformers folder "
-                        "('st:/path'), or 'ollama:<model>'.")
+    return OllamaEmbedder(arg, get_settings().ollama_host)
+
+
+# The embedder registry: kind -> factory(argument) (core.registry; the factories import torch only when called).
+# A name is a kind ("all-MiniLM-L6-v2") or "kind:argument" ("st:/path/to/folder", "ollama:nomic-embed-text");
+# an existing folder path means "st".
+EMBEDDERS: Registry = Registry("embedder", UnknownEmbedder,
+                               hint="st and ollama take an argument: 'st:/path/to/folder', 'ollama:<model>'")
+EMBEDDERS.register(PACKAGED, _packaged, "The packaged all-MiniLM-L6-v2 (384-d, no download).")
+EMBEDDERS.register("st", _folder, "A local sentence-transformers model folder: st:/path.")
+EMBEDDERS.register("ollama", _ollama, "An Ollama embedding model: ollama:<model>.")
+
+
+def _kind(name: str) -> tuple[str, str]:
+    if name in EMBEDDERS:
+        return name, ""
+    kind, sep, arg = name.partition(":")
+    if sep and kind in EMBEDDERS and kind != PACKAGED:
+        return kind, arg
+    if Path(name).expanduser().is_dir():
+        return "st", name
+    raise EMBEDDERS.unknown(name)
+
+
+def _create(name: str) -> Embedder:
+    kind, arg = _kind(name)
+    return EMBEDDERS.create(kind, arg)
 
 
 def get_embedder(name: str | None = None) -> Embedder:

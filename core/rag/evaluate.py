@@ -2,12 +2,12 @@
 evidence rank? hit@1, hit@5 and MRR (over the top 10) per mode."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core import scenario
 from core.errors import DatasetError
 from core.rag.retriever import MODES, retrieve_modes
 
@@ -19,31 +19,22 @@ def _words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
-def load_questions(path: Path) -> list[dict]:
-    """Questions with evidence from a JSONL file ({id, question, evidence, source, ...}); others are skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"Question file {path} does not exist.")
-    out, problems = [], []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            problems.append((i, f"not valid JSON: {exc}"))
-            continue
-        if not isinstance(row, dict) or not str(row.get("question") or "").strip():
-            problems.append((i, "needs a non-empty `question`"))
-            continue
-        if row.get("evidence"):
-            out.append(row)
-    if problems:
-        raise DatasetError(f"{path.name}: {len(problems)} bad line(s); first at line {problems[0][0]}: {problems[0][1]}",
-                           problems)
+def _with_evidence(questions, filename: str) -> list[dict]:
+    out = [q.to_dict() for q in questions if q.evidence]
     if not out:
-        raise DatasetError(f"{path.name} has no question with an `evidence` passage to evaluate retrieval on.")
+        raise DatasetError(f"{filename} has no question with an `evidence` passage to evaluate retrieval on.")
     return out
+
+
+def load_questions(path: Path) -> list[dict]:
+    """Questions with evidence from a question file (core.scenario's strict parser: a bad line is an error
+    naming its line); questions without evidence are left out."""
+    return _with_evidence(scenario.load_questions(path), Path(path).name)
+
+
+def parse_questions(data: bytes | str, filename: str) -> list[dict]:
+    """The same for an uploaded file's bytes."""
+    return _with_evidence(scenario.parse_questions(data, filename), filename)
 
 
 def is_hit(chunk, evidence: str, source: str | None = None, min_overlap: float = 0.6) -> bool:

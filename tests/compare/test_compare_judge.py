@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.compare.judge import JUDGE_SCHEMA, judge_answer
-from core.compare.questions import Question
+from core.scenario import Question
 from core.llm.registry import get_backend
 
 Q = Question("q03", "How long is an invitation to join a Tidewave team valid?", "Seven days. If it expires, press Resend.")

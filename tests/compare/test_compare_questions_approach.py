@@ -6,7 +6,7 @@ import json
 import pytest
 
 from core.compare import approach as A
-from core.compare.questions import load_scenario, parse_questions, scenario_questions
+from core.scenario import load_scenario, parse_questions, scenario_questions
 from core.errors import CompareError, DatasetError
 
 

@@ -6,7 +6,7 @@ import json
 from core.compare import approach as A
 from core.compare import report, runner
 from core.compare.cost import CostModel
-from core.compare.questions import Question
+from core.scenario import Question
 
 QS = [Question("q1", "Invite valid?", "Seven days", tags=["fact_lookup"]),
       Question("q2", "Say hi <b>", "Ahoy", tags=["brand_voice"])]

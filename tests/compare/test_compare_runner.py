@@ -15,7 +15,7 @@ import pytest
 from core.config import SAMPLE_DOCS
 from core.compare import approach as A
 from core.compare import report, runner
-from core.compare.questions import scenario_questions
+from core.scenario import scenario_questions
 
 pytestmark = pytest.mark.slow
 MINI_DOCS = ["error-codes.txt", "team-and-roles.txt", "security-and-sso.md"]

@@ -7,7 +7,7 @@ import pytest
 
 from core.compare import scores as S
 from core.compare.judge import parse_judge_reply
-from core.compare.questions import Question, VoiceCheck
+from core.scenario import Question, VoiceCheck
 from core.rag.context import check_citations
 
 VOICE = [VoiceCheck("greeting", r"^\s*Ahoy there!"),

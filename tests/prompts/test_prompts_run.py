@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import ContextOverflow, InvalidParams, MissingVariable, ModelNotFound, PromptError
 from core.prompts.run import (InvalidSchema, Variant, all_variables, batch_figure, batch_summary, check_schema,
-                              cli_line, extract_json, load_questions, param_overrides, parse_schema_text, prepare,
+                              cli_line, extract_json, param_overrides, parse_schema_text, prepare,
                               run_batch, run_prepared, run_variants, stream_variants, validate_json_output)
 from core.prompts.spec import PromptSpec
 from core.llm.base import GenParams
@@ -92,7 +92,8 @@ def test_param_overrides_only_lists_changes():
 
 
 def test_load_questions_from_the_scenario():
-    qs = load_questions(limit=3)
+    from core.scenario import scenario_questions
+    qs = [q.to_dict() for q in scenario_questions(limit=3)]
     assert len(qs) == 3 and all(q["question"] and q["id"] for q in qs)
 
 
@@ -190,7 +191,8 @@ def test_stream_two_variants_and_json_output(backend, data_dir):
 
 @pytest.mark.slow
 def test_batch_over_questions(backend, data_dir):
-    rows = load_questions(limit=2) + [{"id": "bad", "question": "x", "nothing": 1}]
+    from core.scenario import scenario_questions
+    rows = [q.to_dict() for q in scenario_questions(limit=2)] + [{"id": "bad", "question": "x", "nothing": 1}]
     variant = Variant("A", spec(template="{question} ({tone})"), "embedded", "", "qa@1")
     seen = []
     recs = run_batch(variant, rows, backend, fixed={"tone": "short"}, progress=lambda k, n, r: seen.append((k, n)))

@@ -1,13 +1,13 @@
 """Retrieval evaluation over the scenario's questions whose evidence is in the small corpus."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from core.errors import DatasetError
 from core.rag import api
+from core.scenario import load_questions
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "sample_docs" / "eval" / "questions.jsonl"
@@ -15,8 +15,8 @@ QUESTIONS = ROOT / "sample_docs" / "eval" / "questions.jsonl"
 
 def test_eval_on_scenario_questions(kb, small_corpus):
     names = {p.name for p in small_corpus.iterdir()}
-    qs = [q for q in map(json.loads, QUESTIONS.read_text().splitlines())
-          if q.get("evidence") and q.get("source") and Path(q["source"]).name in names]
+    qs = [q.to_dict() for q in load_questions(QUESTIONS)
+          if q.evidence and q.source and Path(q.source).name in names]
     assert len(qs) >= 5
     rep = api.evaluate("kb", qs)
     assert rep.n_questions == len(qs) and set(rep.modes) == {"vector", "fts", "hybrid"}

@@ -61,7 +61,7 @@ def test_bad_question_upload_lists_problems(data_dir):
 def test_stored_run_shows_results_charts_and_report(data_dir):
     from core.compare import approach as A
     from core.compare import runner
-    from core.compare.questions import scenario_questions
+    from core.scenario import scenario_questions
 
     specs = [A.ApproachSpec("zs", prompt="zero_shot"), A.ApproachSpec("fs", prompt="few_shot"),
              A.ApproachSpec("ft", "ft:latest", "zero_shot")]

@@ -57,5 +57,30 @@ def test_quick_generate_streams_and_shows_usage(app):
     assert answer.strip()
     # a rerun (any other widget) keeps the answer on screen
     app.run()
-    assert any(m.value == answer for m in app.markdown)
+    assert any(t.value == answer for t in app.text)      # model output is plain text, never Markdown
     assert {m.label for m in app.metric} >= {"Prompt tok", "Output tok", "TTFT", "Tok/s", "Latency"}
+
+
+def test_navigation_names_every_page_once_and_home_first(app):
+    """st.navigation from the one table in ui/nav.py: the sidebar says "Home" (not "app"), then the four pages,
+    at the URLs the browser tests open (/Prompt_Lab, /Knowledge_Base, /Fine_Tune, /Compare)."""
+    from ui import nav
+
+    pages = list(app._registered_pages.values())         # what st.navigation registered (AppTest's own record)
+    assert [(p["page_name"], p["icon"], p["url_pathname"]) for p in pages] == \
+        [("Home", "🧪", ""), ("Prompt Lab", "✍️", "Prompt_Lab"), ("Knowledge Base", "📚", "Knowledge_Base"),
+         ("Fine-Tune", "🎛️", "Fine_Tune"), ("Compare", "⚖️", "Compare")]
+    assert [p.title for p in nav.PAGES] == [p["page_name"] for p in pages]
+    assert app.title[0].value == "🧪 Approach Workbench"
+    links = sorted(link.proto.label for link in app.get("page_link"))     # two columns of links
+    assert links == ["Compare", "Fine-Tune", "Knowledge Base", "Prompt Lab"]
+    app.switch_page("pages/1_Prompt_Lab.py").run()       # a page runs inside the navigation, under its title
+    assert not app.exception and app.title[0].value == "Prompt Lab"
+    assert app.session_state["pl_n"] == 3
+
+
+def test_page_keys_go_through_one_helper():
+    from ui.common import key
+    assert key("pl", 0, "ref") == "pl_0_ref" and key("home", "prompt") == "home_prompt" and key("kb") == "kb"
+    with pytest.raises(KeyError, match="Unknown page id"):
+        key("nope", "x")

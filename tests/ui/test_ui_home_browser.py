@@ -37,3 +37,20 @@ def test_open_generate_and_see_streamed_text(streamlit_server, page):
     assert len(metrics) >= 5 and int(metrics[1]) > 0
     assert re.fullmatch(r"\d+ ms", metrics[2])
     assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_sidebar_navigation_says_home_and_opens_a_page(streamlit_server, page):
+    url, _ = streamlit_server
+    page.goto(url)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_text("Home", exact=True).wait_for()
+    for title in ("Prompt Lab", "Knowledge Base", "Fine-Tune", "Compare"):
+        assert nav.get_by_text(title, exact=True).count() == 1
+    assert nav.get_by_text("app", exact=True).count() == 0 and page.title() == "Home · Approach Workbench"
+    assert page.locator('[data-testid="stSidebarUserContent"]').get_by_text("Default backend").count() == 1
+    nav.get_by_text("Prompt Lab", exact=True).click()
+    page.wait_for_url(re.compile(r"/Prompt_Lab"))
+    page.get_by_text("Variant A", exact=True).wait_for()
+    wait_script_idle(page)
+    assert page.title() == "Prompt Lab · Approach Workbench"
+    assert not page.locator('[data-testid="stException"]').count()

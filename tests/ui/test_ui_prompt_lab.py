@@ -47,6 +47,15 @@ def test_query_params_pick_variants(data_dir):
     assert any("Could not load 'nope@3'" in w for w in texts(at.warning))
 
 
+def test_open_tab_is_shareable_in_the_url(data_dir):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["pl_tab"] = "Versions"
+    at.run()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Playground", "Batch", "Versions"]
+    assert at.session_state["pl_tab"] == "Versions" and at.query_params["pl_tab"] in ("Versions", ["Versions"])
+
+
 def test_bad_inputs_show_clear_errors_and_save_nothing(data_dir):
     at = load()
     at.text_area(key="pl_0_template").input("   ")
@@ -109,8 +118,8 @@ def test_run_all_zero_shot_few_shot_guardrail_json(data_dir):
     for i in range(3):
         assert results[i].error is None, results[i].error
         assert results[i].text.strip() and results[i].usage.completion_tokens > 0
-    md = texts(at.markdown)
-    assert results[0].text in md and results[1].text in md
+    shown = texts(at.text)                       # model output is shown as plain text, never as Markdown
+    assert results[0].text in shown and results[1].text in shown
     labels = [m.label for m in at.metric]
     assert labels.count("Prompt tok") == 3 and labels.count("TTFT") == 3 and labels.count("Latency") == 3
     # the guardrail_json variant is validated against its schema

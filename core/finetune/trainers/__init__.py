@@ -1,18 +1,21 @@
-"""Trainer registry: "unsloth" (preferred) and "peft+trl" (fallback, same spec). Worker process only."""
+"""Trainer registry: "unsloth" (preferred) and "peft+trl" (fallback, same spec). Worker process only.
+
+Registered by dotted path (core.registry): naming a trainer imports nothing until it is used.
+"""
 from __future__ import annotations
 
-from core.errors import JobError
+from core.errors import UnknownTrainer
 from core.finetune.trainers.base import BaseTrainer, TrainContext, TrainResult  # noqa: F401
+from core.registry import Registry
+
+TRAINERS: Registry[type[BaseTrainer]] = Registry("trainer", UnknownTrainer)
+TRAINERS.register("unsloth", "core.finetune.trainers.unsloth:UnslothTrainer",
+                  "Unsloth (GPU, or its CPU path when no GPU is found).")
+TRAINERS.register("peft+trl", "core.finetune.trainers.peft_trl:PeftTrlTrainer", "Plain PEFT LoRA + TRL SFTTrainer.")
 
 
 def get_trainer(name: str) -> BaseTrainer:
-    if name == "unsloth":
-        from core.finetune.trainers.unsloth import UnslothTrainer
-        return UnslothTrainer()
-    if name == "peft+trl":
-        from core.finetune.trainers.peft_trl import PeftTrlTrainer
-        return PeftTrlTrainer()
-    raise JobError(f"Unknown trainer {name!r}: use unsloth or peft+trl.")
+    return TRAINERS.create(name)
 
 
 def pick_trainer(requested: str = "auto") -> tuple[BaseTrainer, str]:

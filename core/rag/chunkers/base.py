@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from core.errors import InvalidParams
+from core.errors import InvalidParams, UnknownChunker
+from core.registry import Registry
 
 
 class TokenOffsets(Protocol):
@@ -45,45 +46,40 @@ class Chunker:
         return {"chunker": self.name, "chunk_size": self.size, "overlap": self.overlap}
 
 
-_REGISTRY: dict[str, type[Chunker]] = {}
 DEFAULT_CHUNKER = "structure"
 DEFAULT_SIZE = 200
 DEFAULT_OVERLAP = 32
 
+# The chunker registry: name -> "module:Class", imported on first use (core.registry).
+CHUNKERS: Registry[type[Chunker]] = Registry("chunker", UnknownChunker)
+CHUNKERS.register("fixed", "core.rag.chunkers.fixed:FixedTokenChunker")
+CHUNKERS.register("structure", "core.rag.chunkers.structure:StructureChunker")
+
 
 def register_chunker(cls: type[Chunker]) -> type[Chunker]:
-    _REGISTRY[cls.name] = cls
+    """Add a chunker class under its `name` (for plug-ins; the built-in ones are registered above)."""
+    CHUNKERS.register(cls.name, cls)
     return cls
 
 
 def chunker_names() -> list[str]:
-    _load_builtin()
-    return list(_REGISTRY)
+    return CHUNKERS.names()
 
 
 def chunker_descriptions() -> dict[str, str]:
-    _load_builtin()
-    return {k: v.description for k, v in _REGISTRY.items()}
+    return {n: CHUNKERS.load(n).description for n in CHUNKERS.names()}
 
 
 def get_chunker(name: str | None = None, size: int | None = None, overlap: int | None = None,
                 max_tokens: int | None = None) -> Chunker:
     """A chunker by name. `max_tokens` (the embedder's window) caps the size: longer chunks would be cut."""
-    _load_builtin()
-    name = name or DEFAULT_CHUNKER
-    if name not in _REGISTRY:
-        raise InvalidParams(f"Unknown chunker {name!r}; choose one of {', '.join(_REGISTRY)}.")
+    cls = CHUNKERS.load(name or DEFAULT_CHUNKER)        # UnknownChunker listing the known names
     size = DEFAULT_SIZE if size is None else int(size)
     overlap = (DEFAULT_OVERLAP if size > DEFAULT_OVERLAP else 0) if overlap is None else int(overlap)
     if max_tokens and size > max_tokens:
         raise InvalidParams(f"Chunk size {size} is larger than the embedder's window of {max_tokens} tokens: "
                             f"the rest of each chunk would be ignored. Use at most {max_tokens}.")
-    return _REGISTRY[name](size, overlap)
-
-
-def _load_builtin() -> None:
-    if "fixed" not in _REGISTRY:
-        from core.rag.chunkers import fixed, structure  # noqa: F401 - registers themselves
+    return cls(size, overlap)
 
 
 # re-export for type hints

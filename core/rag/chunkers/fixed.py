@@ -1,7 +1,7 @@
 """Fixed-size token windows with overlap: simple, predictable, ignores document structure."""
 from __future__ import annotations
 
-from core.rag.chunkers.base import Chunker, ChunkPiece, TokenOffsets, register_chunker
+from core.rag.chunkers.base import Chunker, ChunkPiece, TokenOffsets
 
 
 def windows(text: str, offsets: list[tuple[int, int]], size: int, overlap: int, base: int = 0,
@@ -24,7 +24,6 @@ def windows(text: str, offsets: list[tuple[int, int]], size: int, overlap: int, 
     return [c for c in out if c.text]
 
 
-@register_chunker
 class FixedTokenChunker(Chunker):
     name = "fixed"
     description = "Fixed-size windows of N embedder tokens, neighbours overlapping by M tokens."

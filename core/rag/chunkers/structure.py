@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from core.rag.chunkers.base import Chunker, ChunkPiece, TokenOffsets, register_chunker
+from core.rag.chunkers.base import Chunker, ChunkPiece, TokenOffsets
 from core.rag.chunkers.fixed import windows
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -38,7 +38,6 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-@register_chunker
 class StructureChunker(Chunker):
     name = "structure"
     description = ("Headings and paragraphs: packs whole paragraphs of one section up to N tokens; "

@@ -1,0 +1,43 @@
+"""The one table of pages: id (also the prefix of the page's session keys), title, icon, script, URL path.
+
+app.py builds `st.navigation` from it, every page's `page_setup(id)` takes its title and icon from it, and the
+home page lists it. Nothing here imports more than Streamlit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    id: str              # session keys of the page start with f"{id}_" (ui.common.key / ui.common.state)
+    title: str
+    icon: str
+    script: str          # path relative to the project root ("" for the home view in ui/home.py)
+    url_path: str        # "" = the app's root URL
+    description: str
+
+
+HOME = PageInfo("home", "Home", "🧪", "", "",
+                "What the workbench is for, live backend status, a quick generate box.")
+PAGES: tuple[PageInfo, ...] = (
+    HOME,
+    PageInfo("pl", "Prompt Lab", "✍️", "pages/1_Prompt_Lab.py", "Prompt_Lab",
+             "Write and version prompts (zero-shot, few-shot, chain-of-thought, guardrails) and try them on any "
+             "backend."),
+    PageInfo("kb", "Knowledge Base", "📚", "pages/2_Knowledge_Base.py", "Knowledge_Base",
+             "Ingest documents into a LanceDB collection and test retrieval (RAG)."),
+    PageInfo("ft", "Fine-Tune", "🎛️", "pages/3_Fine_Tune.py", "Fine_Tune",
+             "Train a LoRA adapter on support transcripts and try it as model `ft:<name>`."),
+    PageInfo("cmp", "Compare", "⚖️", "pages/4_Compare.py", "Compare",
+             "Run prompt-only, RAG and fine-tuned variants on the same question set: quality, latency, cost."),
+)
+BY_ID = {p.id: p for p in PAGES}
+APP_NAME = "Approach Workbench"
+
+
+def page(page_id: str) -> PageInfo:
+    try:
+        return BY_ID[page_id]
+    except KeyError:
+        raise KeyError(f"Unknown page id {page_id!r}: one of {', '.join(BY_ID)} (ui/nav.py)") from None
