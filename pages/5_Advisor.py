@@ -14,7 +14,7 @@ from core import advisor as ADV
 from core.errors import WorkbenchError
 from ui.common import page_setup, show_error
 
-page_setup("Advisor", "🧭")
+page_setup("adv")
 ss = st.session_state
 COMPARE_PAGE = Path(__file__).resolve().with_name("4_Compare.py")   # absolute: works from any entrypoint
 

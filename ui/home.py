@@ -45,6 +45,15 @@ def status_cards() -> None:
             loaded = status.detail.get("loaded") if status.detail else None
             if loaded:
                 st.caption("Loaded: " + ", ".join(f"{m['model']} ({m['load_s']:.2f} s to load)" for m in loaded))
+            build = status.detail.get("build") if status.detail else None
+            if build:
+                with st.expander("llama.cpp build (CPU features)"):
+                    # set-up's record (scripts/setup_llama.py); plain text, so a bug report can copy it as is
+                    st.text(f"profile: {build['profile']}  ·  smoke check: "
+                            f"{'passed ' + build['verified_at'] if build['smoke_ok'] else 'not recorded'}")
+                    st.code(build["system_info"] or "no system info recorded: run `make setup`", language=None)
+                    if build["cmake_args"]:
+                        st.code(build["cmake_args"], language=None)
             if not status.reachable and status.name == "ollama":
                 with st.expander("How to use Ollama"):
                     st.markdown(OLLAMA_HELP)

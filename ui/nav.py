@@ -31,6 +31,8 @@ PAGES: tuple[PageInfo, ...] = (
              "Train a LoRA adapter on support transcripts and try it as model `ft:<name>`."),
     PageInfo("cmp", "Compare", "⚖️", "pages/4_Compare.py", "Compare",
              "Run prompt-only, RAG and fine-tuned variants on the same question set: quality, latency, cost."),
+    PageInfo("adv", "Advisor", "🧭", "pages/5_Advisor.py", "Advisor",
+             "Answer eight questions about your use case: which approach to start with, what to test next."),
 )
 BY_ID = {p.id: p for p in PAGES}
 APP_NAME = "Approach Workbench"

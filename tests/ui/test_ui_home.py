@@ -62,18 +62,18 @@ def test_quick_generate_streams_and_shows_usage(app):
 
 
 def test_navigation_names_every_page_once_and_home_first(app):
-    """st.navigation from the one table in ui/nav.py: the sidebar says "Home" (not "app"), then the four pages,
-    at the URLs the browser tests open (/Prompt_Lab, /Knowledge_Base, /Fine_Tune, /Compare)."""
+    """st.navigation from the one table in ui/nav.py: the sidebar says "Home" (not "app"), then the pages, at the
+    URLs the browser tests open (/Prompt_Lab, /Knowledge_Base, /Fine_Tune, /Compare, /Advisor)."""
     from ui import nav
 
     pages = list(app._registered_pages.values())         # what st.navigation registered (AppTest's own record)
     assert [(p["page_name"], p["icon"], p["url_pathname"]) for p in pages] == \
         [("Home", "🧪", ""), ("Prompt Lab", "✍️", "Prompt_Lab"), ("Knowledge Base", "📚", "Knowledge_Base"),
-         ("Fine-Tune", "🎛️", "Fine_Tune"), ("Compare", "⚖️", "Compare")]
+         ("Fine-Tune", "🎛️", "Fine_Tune"), ("Compare", "⚖️", "Compare"), ("Advisor", "🧭", "Advisor")]
     assert [p.title for p in nav.PAGES] == [p["page_name"] for p in pages]
     assert app.title[0].value == "🧪 Approach Workbench"
     links = sorted(link.proto.label for link in app.get("page_link"))     # two columns of links
-    assert links == ["Compare", "Fine-Tune", "Knowledge Base", "Prompt Lab"]
+    assert links == ["Advisor", "Compare", "Fine-Tune", "Knowledge Base", "Prompt Lab"]
     app.switch_page("pages/1_Prompt_Lab.py").run()       # a page runs inside the navigation, under its title
     assert not app.exception and app.title[0].value == "Prompt Lab"
     assert app.session_state["pl_n"] == 3
@@ -84,3 +84,14 @@ def test_page_keys_go_through_one_helper():
     assert key("pl", 0, "ref") == "pl_0_ref" and key("home", "prompt") == "home_prompt" and key("kb") == "kb"
     with pytest.raises(KeyError, match="Unknown page id"):
         key("nope", "x")
+
+
+def test_embedded_card_shows_the_llama_cpp_build_that_setup_verified(app):
+    """A bug report from the home page carries the CPU features of the llama.cpp build (issue 10)."""
+    from core.llm.buildinfo import build_record
+
+    rec = build_record()
+    assert rec.get("ok"), "make setup records a verified build in <venv>/llama-build.json"
+    codes = [c.value for c in app.code]
+    assert rec["system_info"] in codes and "AVX" in rec["system_info"]
+    assert any(t.value.startswith(f"profile: {rec['profile']}") for t in app.text)
