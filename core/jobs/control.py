@@ -171,9 +171,9 @@ def _reconcile(k: Kind, f: RunFolder, status: dict) -> tuple[dict, bool]:
             reason = _gone_reason(k, f, fresh, tail)
             fresh.update(state=states.INTERRUPTED, message="the worker stopped before finishing", error=reason)
         fresh.update(finished=time.time(), log_tail=tail)
-        f.write_status(fresh)
         f.remove_inputs()
         f.clear_cancel()
+        f.write_status(fresh)
         return fresh, True
     finally:
         lock.release(fd)
@@ -481,8 +481,8 @@ def cancel(job_id: str, kind: str | None = None, *, wait: bool = True, grace_s: 
                 st = f.read_status()
                 if st.get("state") == states.QUEUED and not st.get("spawned"):
                     st.update(state=states.CANCELLED, finished=time.time(), message="cancelled before it started")
-                    f.write_status(st)
                     f.remove_inputs()
+                    f.write_status(st)
                     return _view(k, f, st)
             finally:
                 lock.release(fd)

@@ -34,8 +34,9 @@ WRITE_EVERY_S = 0.3
 STARTING = "starting the worker"
 
 
-class Cancelled(Exception):
-    """A cancel was asked: the job stops at this safe point. The message (optional) becomes the job's message."""
+class Cancelled(BaseException):
+    """A cancel was asked: the job stops at this safe point. The message (optional) becomes the job's message.
+    A BaseException (like KeyboardInterrupt), so a kind's `except Exception` around one item does not swallow it."""
 
 
 class JobFailed(WorkbenchError):
@@ -147,8 +148,8 @@ def _finish(folder: RunFolder, status: dict, final: str, fields: dict, result, r
         status["result"] = result
     _set_state(status, final, finished=time.time(), **fields)
     status["log_tail"] = folder.log_tail(12)
-    folder.write_status(status)
-    folder.remove_inputs()
+    folder.remove_inputs()                 # before the final state is visible: a finished job has no copies
     folder.clear_cancel()
+    folder.write_status(status)
     lock.release(res_fd)
     return status
