@@ -14,7 +14,7 @@ cli (`python -m core jobs list|show|cancel`). Nothing here imports torch.
 from __future__ import annotations
 
 from core.jobs.control import (Job, NewJob, cancel, create, creating, delete, dispatch, is_alive, list_jobs,  # noqa: F401
-                               read, reconcile, resource_lock_path, root, run_inline, start, wait)
+                               queued_waiting, read, reconcile, resource_lock_path, root, run_inline, start, wait)
 from core.jobs.folder import RunFolder, append_jsonl, log_tail, new_id, read_jsonl, validate_id  # noqa: F401
 from core.jobs.registry import Kind, get_kind, kinds, register, unregister  # noqa: F401
 from core.jobs.retention import cleanup  # noqa: F401

@@ -44,6 +44,7 @@ def _summary(job) -> dict:
 
 def cmd_list(args) -> int:
     from core import jobs
+    jobs.reconcile(args.kind)            # the supervisor step: dead workers marked, queued jobs started
     listed = jobs.list_jobs(args.kind)
     if args.json:
         emit_json({"runs": [_summary(j) for j in listed]})

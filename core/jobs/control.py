@@ -1,10 +1,11 @@
 """Creating, starting, reading, cancelling and waiting for jobs of any kind.
 
 Liveness is the run lock (see core.jobs.lock). Readers reconcile as they read: a job whose status says it was
-working but whose lock nobody holds is marked "interrupted" (or "cancelled", if a cancel was asked); a cancel
-request older than its grace period while the lock is still held is escalated to a SIGKILL of the worker's
-process group; and, for kinds with a queue, the next queued job is started. So a page poll, `jobs list` or an
-app restart is all the supervision jobs need. Nothing here imports torch.
+working but whose lock nobody holds is marked "interrupted" (or "cancelled", if a cancel was asked), and a
+cancel request older than its grace period while the lock is still held is escalated to a SIGKILL of the
+worker's process group. Reading never starts a process: queued jobs are started by explicit actions only --
+creating or starting a job, a worker that ends (it starts the next one of its queue), cancel, and
+`reconcile()` (what `python -m core jobs list` calls). Nothing here imports torch.
 """
 from __future__ import annotations
 
@@ -129,13 +130,17 @@ def _reap() -> None:
             _CHILDREN.pop(pid, None)
 
 
+def _hint(k: Kind, status: dict) -> str:
+    return k.interrupted_hint.format_map(_Blank(status)) if k.interrupted_hint else ""
+
+
 def _gone_reason(k: Kind, f: RunFolder, status: dict, tail: list[str]) -> str:
     pid = f.worker_info().get("pid") or status.get("pid")
     who = f"The {k.title or k.name} worker" + (f" (pid {pid})" if pid else "")
     reason = (f"{who} stopped before finishing: it crashed or was killed (out of memory, a kill, or the machine "
               "restarted).")
     if k.interrupted_hint:
-        reason += " " + k.interrupted_hint.format_map(_Blank(status))
+        reason += " " + _hint(k, status)
     if tail:
         reason += " Last log lines: " + " | ".join(tail[-5:])
     return reason
@@ -169,7 +174,9 @@ def _reconcile(k: Kind, f: RunFolder, status: dict) -> tuple[dict, bool]:
                          error=None)
         else:
             reason = _gone_reason(k, f, fresh, tail)
-            fresh.update(state=states.INTERRUPTED, message="the worker stopped before finishing", error=reason)
+            hint = _hint(k, fresh)
+            fresh.update(state=states.INTERRUPTED, error=reason,
+                         message="the worker stopped before finishing" + (f": {hint}" if hint else ""))
         fresh.update(finished=time.time(), log_tail=tail)
         f.remove_inputs()
         f.clear_cancel()
@@ -226,43 +233,43 @@ def read(job_id: str, kind: str | None = None, reconcile: bool = True) -> Job:
     k, f = _locate(job_id, kind)
     st = f.read_status()
     if reconcile:
-        st, changed = _reconcile(k, f, st)
-        if changed and k.serial:
-            dispatch(k.name)
+        st, _ = _reconcile(k, f, st)
     return _view(k, f, st)
 
 
 def list_jobs(kind: str | None = None, *, reconcile: bool = True, where: Callable[[Job], bool] | None = None,
               limit: int | None = None) -> list[Job]:
-    """Jobs newest first (of one kind or all), reconciled; a kind with a queue gets its next job started."""
+    """Jobs newest first (of one kind or all), reconciled (never started: see reconcile())."""
     _reap()
     out: list[Job] = []
     for k in ([get_kind(kind)] if kind else list(kinds().values())):
-        waiting = False
         for f, st in _scan(k):
             if reconcile:
                 st, _ = _reconcile(k, f, st)
-            waiting = waiting or (st.get("state") == states.QUEUED and not st.get("spawned") and not st.get("hold"))
             out.append(_view(k, f, st))
-        if reconcile and waiting:
-            if dispatch(k.name):
-                out = [j for j in out if j.kind != k.name] + [_view(k, f, st) for f, st in _scan(k)]
     out.sort(key=lambda j: (j.created, j.id), reverse=True)
     if where:
         out = [j for j in out if where(j)]
     return out[:limit] if limit else out
 
 
-def reconcile(kind: str | None = None) -> list[str]:
-    """Mark every job whose worker is gone; start queued jobs. Returns the ids it moved to a final state."""
+def reconcile(kind: str | None = None, start: bool = True) -> list[str]:
+    """Mark every job whose worker is gone, then (with `start`) start the queued jobs whose turn it is -- the
+    supervisor step after an app restart or a crash. Returns the ids it moved to a final state."""
     _reap()
     changed = []
     for k in ([get_kind(kind)] if kind else list(kinds().values())):
         for f, st in _scan(k):
             if _reconcile(k, f, st)[1]:
                 changed.append(f.id)
-        dispatch(k.name)
+        if start:
+            dispatch(k.name)
     return changed
+
+
+def queued_waiting(kind: str) -> list[Job]:
+    """Queued jobs of a kind that no process serves yet (for a "start the next queued job" action)."""
+    return [j for j in list_jobs(kind) if j.state == states.QUEUED and not j.status.get("spawned") and not j.held]
 
 
 def is_alive(job_id: str, kind: str | None = None) -> bool:
@@ -343,8 +350,7 @@ def _requeue(k: Kind, status: dict) -> dict:
     if not k.resumable:
         raise JobError(f"This {k.title or k.name} job has ended ({status['state']}); start a new one.")
     states.check(status["state"], states.QUEUED)
-    status.update(state=states.QUEUED, finished=None, error=None, result=None, spawned=None,
-                  runs=int(status.get("runs") or 0))
+    status.update(state=states.QUEUED, finished=None, error=None, result=None, spawned=None)
     return status
 
 

@@ -111,7 +111,10 @@ def test_killed_worker_is_interrupted_and_a_queued_job_is_cancelled_before_it_st
     assert not (third.dir / "worker.json").exists() and not jobs.read(third.id).started
     os.killpg(pid, signal.SIGKILL)
     wait_for(lambda: not jobs.is_alive(first.id), timeout=10)
-    assert jobs.read(first.id).state == "interrupted"            # ... and reading moved the queue on
+    assert jobs.read(first.id).state == "interrupted"
+    assert jobs.read(second.id).state == "queued"                 # reading never starts a process ...
+    assert [j.id for j in jobs.queued_waiting("t-serial-loop")] == [second.id]
+    jobs.reconcile("t-serial-loop")                               # ... the supervisor step does
     assert wait_for(lambda: jobs.read(second.id).state == "running")
     assert jobs.read(third.id).state == "cancelled"
     assert jobs.cancel(second.id).state == "cancelled"
