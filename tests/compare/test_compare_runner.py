@@ -73,7 +73,7 @@ def test_batch_in_background_resumes_after_kill_and_report_renders(env):
 
     runner.start_worker(run_id)                                        # resume on the same folder
     st = runner.wait(run_id, timeout=300)
-    assert st["state"] == "done", st
+    assert st["state"] == "succeeded", st
     run = runner.load_run(run_id)
     pairs = [(r["qid"], r["approach"]) for r in run.results]
     assert sorted(pairs) == sorted((q, a) for q in QIDS for a in ("plain", "rag"))
@@ -118,7 +118,7 @@ def test_collection_deleted_before_run_keeps_other_answers(env):
     run_id = runner.create_run(specs, _questions()[:2], max_tokens=24)
     rag_api.drop_collection("doomed")
     st = runner.run_batch(runner.run_dir(run_id))
-    assert st["state"] == "done" and st["done"] == 2 and st["errors"] == 2
+    assert st["state"] == "succeeded" and st["done"] == 2 and st["errors"] == 2
     assert "errors" in st["message"] and "resume retries" in st["message"]
     run = runner.load_run(run_id)
     errs = [r for r in run.results if not r["ok"]]
@@ -178,7 +178,7 @@ def test_backend_dying_mid_run_fails_clearly_and_resume_finishes(env, monkeypatc
         finally:
             server2.kill()
             server2.wait()
-        assert st["state"] == "done" and st["done"] == 3
+        assert st["state"] == "succeeded" and st["done"] == 3
         assert all(r["ok"] for r in runner.load_run(run_id).results)
     finally:
         if server.poll() is None:
@@ -196,6 +196,6 @@ def test_stop_request_stops_after_current_answer(env):
         runner.request_stop(run_id, signal_worker=False)
 
     st = runner.run_batch(runner.run_dir(run_id), on_record=stop_after_first, score=False)
-    assert st["state"] == "stopped" and st["done"] == 1 and "resume" in st["message"]
+    assert st["state"] == "cancelled" and st["done"] == 1 and "resume" in st["message"]
     st = runner.run_batch(runner.run_dir(run_id), score=False)
-    assert st["state"] == "done" and st["done"] == 3 and seen == ["q02"]
+    assert st["state"] == "succeeded" and st["done"] == 3 and seen == ["q02"]
