@@ -95,7 +95,7 @@ class IngestJob:
                 "settings": self.settings, "ok": self.ok, "failed": self.failed}
 
 
-def _view(job: joblayer.Job) -> IngestJob:
+def from_job(job: joblayer.Job) -> IngestJob:
     st, sp = job.status, job.spec
     files = [dict(f) for f in st.get("items") or []]
     if not job.active:                          # files the job never reached
@@ -205,13 +205,13 @@ def run(spec: dict, report) -> dict:
 # --- reading ----------------------------------------------------------------------------------------------------------
 def read_job(job_id: str, reconcile: bool = True) -> IngestJob:
     """The job's current state (a job whose worker died is marked interrupted first)."""
-    return _view(joblayer.read(job_id, KIND, reconcile=reconcile))
+    return from_job(joblayer.read(job_id, KIND, reconcile=reconcile))
 
 
 def list_jobs(collection: str | None = None, limit: int | None = None) -> list[IngestJob]:
     """Ingest jobs, newest first (reconciled), optionally of one collection."""
     where = (lambda j: j.spec.get("collection") == collection) if collection else None
-    return [_view(j) for j in joblayer.list_jobs(KIND, where=where, limit=limit)]
+    return [from_job(j) for j in joblayer.list_jobs(KIND, where=where, limit=limit)]
 
 
 def reconcile() -> list[str]:
@@ -226,12 +226,12 @@ def active_jobs(collection: str | None = None) -> list[IngestJob]:
 def cancel(job_id: str, wait: bool = True) -> IngestJob:
     """Stop a queued or running ingest job. Files already finished stay in the index (each file's rows are
     written in one atomic merge), the rest are not ingested."""
-    return _view(joblayer.cancel(job_id, KIND, wait=wait))
+    return from_job(joblayer.cancel(job_id, KIND, wait=wait))
 
 
 def wait(job_id: str, timeout: float = 600.0, poll: float = 0.25) -> IngestJob:
     """Block until the job ends (for the CLI, tests and other core packages). Raises JobError on timeout."""
-    return _view(joblayer.wait(job_id, KIND, timeout=timeout, poll=poll))
+    return from_job(joblayer.wait(job_id, KIND, timeout=timeout, poll=poll))
 
 
 def ensure_sample_job(retry_failed: bool = False) -> str | None:
