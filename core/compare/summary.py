@@ -65,7 +65,6 @@ def _val(rec: dict, score: str):
 def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> list[ApproachSummary]:
     cm = cost_model or CostModel()
     qtags = {q.id: q.tags for q in run.questions}
-    throughput = run.status.get("embed_chunks_per_s")
     out = []
     for a in run.approaches:
         recs = [r for r in run.results if r["approach"] == a.name]
@@ -92,22 +91,18 @@ def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> l
                 fine_tuned=a.spec.fine_tuned, rag=bool(a.rag),
                 train_seconds=float((a.adapter or {}).get("train_seconds") or 0.0),
                 train_device=str((a.adapter or {}).get("device") or ""),
-                ingest_seconds=_ingest_seconds(a.rag, throughput), n_docs=(a.rag or {}).get("n_docs"))
+                ingest_seconds=_ingest_seconds(a.rag), n_docs=(a.rag or {}).get("n_docs"))
             s.cost = approach_cost(s.usage, cm).to_dict()
         out.append(s)
     return out
 
 
-def _ingest_seconds(rag: dict | None, throughput: float | None) -> float | None:
-    """Measured ingest time if the collection recorded one, else rows / measured embedding speed (an estimate
-    of the embedding work, which dominates ingest time)."""
-    if not rag:
+def _ingest_seconds(rag: dict | None) -> float | None:
+    """The collection's measured ingest time (the sum of its documents' recorded ingest seconds, pinned when the
+    run was created); None when the collection predates recorded times -- never an estimate."""
+    if not rag or not rag.get("ingest_seconds"):
         return None
-    if rag.get("ingest_seconds"):
-        return float(rag["ingest_seconds"])
-    if throughput and rag.get("rows"):
-        return float(rag["rows"]) / float(throughput)
-    return None
+    return float(rag["ingest_seconds"])
 
 
 def baseline_diff(run: RunData, base: RunData) -> dict:

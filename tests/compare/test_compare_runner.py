@@ -57,6 +57,8 @@ def test_batch_in_background_resumes_after_kill_and_report_renders(env):
     by = {a["spec"]["name"]: a for a in spec["approaches"]}
     assert by["plain"]["digest"].startswith("sha256:") and by["plain"]["prompt_version"] >= 1
     assert isinstance(by["rag"]["rag"]["table_version"], int)
+    # the collection's ingest time is the one measured per document at ingest (not estimated from chunk counts)
+    assert by["rag"]["rag"]["ingest_seconds"] > 0 and by["rag"]["rag"]["n_docs"] == len(MINI_DOCS)
     assert not by["ft"]["available"] and "Fine-Tune page" in by["ft"]["reason"]
     assert runner.read_status(runner.run_dir(run_id))["total"] == 6
 
@@ -106,6 +108,7 @@ def test_batch_in_background_resumes_after_kill_and_report_renders(env):
     md = report.export(run_id, "md").read_text()
     for heading in ("## Accuracy", "## Latency", "## Cost", "## Maintenance", "## Recommendation"):
         assert heading in md
+    assert "measured when its documents were ingested" in md
     assert (run.dir / "report.md").is_file() and (run.dir / "report.html").is_file()
 
 
