@@ -453,7 +453,7 @@ def results_tab(run, summary) -> None:
     if run is None:
         st.info("Start or select a batch run on the Batch run tab.")
         return
-    from core.compare.summary import matrix_rows
+    from core.compare.summary import TABLE_SCORES, approach_rows, diff_count_rows, matrix_rows, matrix_wide
 
     st.caption(f"Run {run.run_id} · {run.state} · {summary['n_questions']} questions · "
                f"{run.status.get('done', 0)}/{run.status.get('total', 0)} answers")
@@ -474,22 +474,12 @@ def results_tab(run, summary) -> None:
                  help="Stored in the run, so the CLI and the report use it too."):
         runner.set_baseline(run.run_id, pick)
         st.toast("Baseline saved")
-    # per approach summary
-    rows = []
-    for s in summary["approaches"]:
-        rows.append({"approach": s.name, "kind": s.kind,
-                     "status": "ok" if s.available else f"unavailable: {s.reason}",
-                     "answers": s.n_answers, "errors": s.n_errors, "quality": s.quality.mean,
-                     "95% CI": f"[{s.quality.lo:.2f}, {s.quality.hi:.2f}]" if s.quality.lo is not None else "-",
-                     **{k: s.scores[k].mean for k in ("similarity", "keywords", "voice", "context_hit",
-                                                      "groundedness", "citations", "judge")},
-                     "p50 s": s.latency_p50, "p95 s": s.latency_p95, "$ / 1k": (s.cost or {}).get("per_1k")})
     st.subheader("Per approach")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+    st.dataframe(pd.DataFrame(approach_rows(summary)), hide_index=True, column_config={
         "quality": st.column_config.ProgressColumn("quality", min_value=0, max_value=1, format="%.2f",
                                                    help=EXPLAIN["quality"]),
         **{k: st.column_config.NumberColumn(k, format="%.2f", help=EXPLAIN[k])
-           for k in ("similarity", "keywords", "voice", "context_hit", "groundedness", "citations", "judge")},
+           for k in TABLE_SCORES},
         "p50 s": st.column_config.NumberColumn(format="%.2f"), "p95 s": st.column_config.NumberColumn(format="%.2f"),
         "$ / 1k": st.column_config.NumberColumn(format="%.4f")})
     st.caption("Means ignore answers where a score does not apply (shown as empty); n per score is in the report.")
@@ -500,14 +490,8 @@ def results_tab(run, summary) -> None:
     # matrix
     mrows = matrix_rows(run, summary.get("diff"))
     st.subheader("Matrix: quality per question × approach")
-    wide = {}
-    for r in mrows:
-        w = wide.setdefault(r["qid"], {"id": r["qid"], "question": r["question"], "tags": r["tags"]})
-        w[r["approach"]] = r.get("quality") if r["status"] == "ok" else None
-        if r.get("vs_baseline"):
-            w[f"{r['approach']} Δ"] = r.get("delta")
     names = [a.name for a in run.approaches]
-    st.dataframe(pd.DataFrame(list(wide.values())), hide_index=True, column_config={
+    st.dataframe(pd.DataFrame(matrix_wide(mrows)), hide_index=True, column_config={
         **{n: st.column_config.ProgressColumn(n, min_value=0, max_value=1, format="%.2f") for n in names},
         **{f"{n} Δ": st.column_config.NumberColumn(f"{n} Δ", format="%+.2f",
                                                   help="quality minus the baseline run's") for n in names}})
@@ -515,9 +499,7 @@ def results_tab(run, summary) -> None:
     if diff:
         st.markdown(f"**Against baseline run `{diff['baseline_run']}`** (a change larger than ±{diff['eps']:.2f} "
                     f"counts as better/worse)")
-        st.dataframe(pd.DataFrame([{"approach": k, "compared with": v["vs"], "better": v["better"],
-                                    "worse": v["worse"], "same": v["same"], "no baseline": v["missing"]}
-                                   for k, v in diff["counts"].items()]), hide_index=True)
+        st.dataframe(pd.DataFrame(diff_count_rows(diff)), hide_index=True)
         changed = [r for r in diff["rows"] if r["verdict"] in ("better", "worse")]
         if changed:
             st.dataframe(pd.DataFrame(changed), hide_index=True,

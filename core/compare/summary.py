@@ -272,3 +272,37 @@ def matrix_rows(run: RunData, diff: dict | None = None) -> list[dict]:
                 row["vs_baseline"] = d["verdict"]
             rows.append(row)
     return rows
+
+
+# ---- tables for the page (one row per approach, the question x approach matrix) -------------------------------
+TABLE_SCORES = ("similarity", "keywords", "voice", "context_hit", "groundedness", "citations", "judge")
+
+
+def approach_rows(summary: dict) -> list[dict]:
+    """One row per approach: status, answers, quality with its 95% CI, mean scores, latency, cost."""
+    rows = []
+    for s in summary["approaches"]:
+        rows.append({"approach": s.name, "kind": s.kind,
+                     "status": "ok" if s.available else f"unavailable: {s.reason}",
+                     "answers": s.n_answers, "errors": s.n_errors, "quality": s.quality.mean,
+                     "95% CI": f"[{s.quality.lo:.2f}, {s.quality.hi:.2f}]" if s.quality.lo is not None else "-",
+                     **{k: s.scores[k].mean for k in TABLE_SCORES},
+                     "p50 s": s.latency_p50, "p95 s": s.latency_p95, "$ / 1k": (s.cost or {}).get("per_1k")})
+    return rows
+
+
+def matrix_wide(mrows: list[dict]) -> list[dict]:
+    """matrix_rows pivoted: one row per question, one quality column per approach (+ its delta to the baseline)."""
+    wide: dict[str, dict] = {}
+    for r in mrows:
+        w = wide.setdefault(r["qid"], {"id": r["qid"], "question": r["question"], "tags": r["tags"]})
+        w[r["approach"]] = r.get("quality") if r["status"] == "ok" else None
+        if r.get("vs_baseline"):
+            w[f"{r['approach']} Δ"] = r.get("delta")
+    return list(wide.values())
+
+
+def diff_count_rows(diff: dict) -> list[dict]:
+    return [{"approach": k, "compared with": v["vs"], "better": v["better"], "worse": v["worse"], "same": v["same"],
+             "no baseline": v["missing"]} for k, v in diff["counts"].items()]
+

@@ -505,6 +505,9 @@ def cancel(job_id: str, kind: str | None = None, *, wait: bool = True, grace_s: 
             raise JobError(f"Job {job_id} did not stop (state {job.state}); it is asked to stop and will be "
                            "killed by the next reader.")
         time.sleep(0.1)
+    exit_by = time.time() + 10                    # its last word is written: let the process exit, too
+    while lock.is_held(f.lock_path) and time.time() < exit_by:
+        time.sleep(0.05)
     if k.serial:
         dispatch(k.name)
     return read(job_id, k.name)

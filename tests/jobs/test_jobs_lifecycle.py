@@ -123,7 +123,9 @@ def test_resume_skips_done_work_and_inline_runs_hold_the_lock(data_dir):
     assert job.state == "succeeded" and job.result == {"ran": [2, 3, 4]}
     assert [r["i"] for r in jobs.read_jsonl(job.dir / "answers.jsonl")] == [0, 1, 2, 3, 4]
     # a job is executed by one process at a time
+    wait_for(lambda: not jobs.is_alive(job.id), timeout=10)          # the worker exits after its last word
     fd = lock.try_acquire(job.folder.lock_path, wait_s=0)
+    assert fd is not None                                            # now this test is "the other process"
     try:
         with pytest.raises(JobError, match="already being executed"):
             jobs.run_inline(job.id)
