@@ -82,3 +82,17 @@ def test_errored_answer_is_superseded_by_a_later_success(data_dir):
                              _record("q1", "short", 0.4)])
     (rec,) = runner.load_run(run_id).results
     assert rec["ok"] and rec["quality"] == 0.4
+
+
+def test_cached_report_is_built_once_and_rebuilt_when_the_run_changes(data_dir):
+    run_id = _run(data_dir, [_record("q1", "short", 0.5), _record("q1", "long", 0.6)])
+    first = report.cached(run_id, "html")
+    built = first.stat().st_mtime_ns
+    assert "Plotly.newPlot" in first.read_text() and not list(first.parent.glob(".report.html.*.tmp"))
+    assert report.cached(run_id, "html").stat().st_mtime_ns == built            # unchanged run: not rebuilt
+    jobs.append_jsonl(runner.run_dir(run_id) / "results.jsonl", _record("q2", "short", 0.9, answer="fresh"))
+    again = report.cached(run_id, "html")
+    assert again.stat().st_mtime_ns != built and "fresh" in again.read_text()   # a new answer: rebuilt
+    md = report.cached(run_id, "md", CostModel(mode="gpu", gpu_per_hour=3.6))
+    assert "self-hosted" in md.read_text()
+    assert "self-hosted" not in report.cached(run_id, "md").read_text()         # another cost model: rebuilt
