@@ -28,6 +28,7 @@ _ENV = {
     "WORKBENCH_THREADS": "n_threads",
     "WORKBENCH_EMBEDDER": "embedder",
     "WORKBENCH_MAX_UPLOAD_MB": "max_upload_mb",
+    "WORKBENCH_JOBS_KEEP": "jobs_keep",
 }
 
 
@@ -44,6 +45,7 @@ class Settings:
     n_threads: int = 0                        # 0 = let llama.cpp decide
     embedder: str = "all-MiniLM-L6-v2"        # packaged default; or a local sentence-transformers folder
     max_upload_mb: int = 50
+    jobs_keep: int = 20                       # finished job folders kept per kind (core.jobs.retention)
 
     # --- paths under the data folder ---
     @property

@@ -1,6 +1,8 @@
 """Widgets every page uses: backend/model picker, usage metrics, error display. No torch import here."""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from core.config import get_settings
@@ -133,3 +135,11 @@ def show_error(exc: Exception, container=None) -> None:
         c.error(str(exc))
     else:
         c.error(f"Unexpected error ({type(exc).__name__}): {exc}")
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(text) -> str:
+    """Text as literal Markdown (no links, emphasis or HTML from document, file or model text)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))

@@ -119,7 +119,7 @@ def _print_result(run_id: str, as_json: bool) -> int:
         print(ov.get("text", ""))
         if ov.get("rule"):
             print(ov["rule"])
-    return 0 if run.state in ("done", "running") else 1
+    return 0 if run.state in ("succeeded", "running") else 1
 
 
 def cmd_compare(args) -> int:

@@ -2,8 +2,8 @@
 
 Per query, either a hosted-API price (measured prompt/completion tokens x $ per 1M tokens) or local compute
 (measured seconds x $ per GPU-hour). Retrieval time is charged at the compute rate in both modes.
-One-off costs: fine-tuning (adapter train_seconds x $/hour of the training device) and RAG indexing (ingest
-seconds x compute $/hour). Break-even volume where a fine-tuned approach with a short prompt beats a
+One-off costs: fine-tuning (adapter train_seconds x $/hour of the training device) and RAG indexing (the
+collection's measured ingest seconds, recorded per document at ingest, x compute $/hour). Break-even volume where a fine-tuned approach with a short prompt beats a
 long-prompt approach = one-off training cost / per-query saving (None with a reason when there is no saving).
 """
 from __future__ import annotations
@@ -165,8 +165,11 @@ def maintenance(usages: list[ApproachUsage], recheck_seconds: dict[str, float]) 
         recheck = recheck_seconds.get(u.name)
         per_doc = (u.ingest_seconds / u.n_docs) if (u.ingest_seconds and u.n_docs) else None
         if u.rag:
-            docs = (f"re-ingest the changed documents (embedding {_dur(per_doc)} per document, whole collection "
-                    f"{_dur(u.ingest_seconds)}: estimated from the embedding speed measured in this run)")
+            docs = (f"re-ingest the changed documents ({_dur(per_doc)} per document, whole collection "
+                    f"{_dur(u.ingest_seconds)}: measured when its documents were ingested)"
+                    if u.ingest_seconds else
+                    "re-ingest the changed documents (ingest time not recorded for this collection: re-ingest it "
+                    "once to measure it)")
             docs_s = per_doc if per_doc is not None else u.ingest_seconds
         else:
             docs = "edit the facts into the prompt by hand, then re-run this comparison " + f"({_dur(recheck)})"

@@ -257,3 +257,41 @@ def _html_sections(sections: list[dict]) -> list[str]:
                 parts.append(f"<p>{html.escape(t['caption'])}</p>")
             parts.append(_html_table(t["rows"]))
     return parts
+
+
+def _report_key(run_id: str, fmt: str, cost_model: CostModel | None, baseline: str | None) -> str:
+    """What the report depends on: the run's files (mtime + size), its baseline's, the cost model, the renderer."""
+    import hashlib
+    import json
+
+    from core.compare.runner import runs_root
+
+    run = runs_root() / run_id
+    base = baseline if baseline is not None else (load_run(run_id).spec.get("baseline") or "")
+    parts = [fmt, json.dumps((cost_model or CostModel()).to_dict(), sort_keys=True), str(base),
+             str(Path(__file__).stat().st_mtime_ns)]
+    for d in [run] + ([runs_root() / base] if base else []):
+        for name in ("spec.json", "status.json", "results.jsonl"):
+            try:
+                st = (d / name).stat()
+                parts.append(f"{d.name}/{name}:{st.st_mtime_ns}:{st.st_size}")
+            except OSError:
+                parts.append(f"{d.name}/{name}:-")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def cached(run_id: str, fmt: str, cost_model: CostModel | None = None, baseline: str | None = None) -> Path:
+    """The run's report file in its folder, rendered only when the run, its baseline or the cost model changed
+    since the last rendering (so a page can offer it on every rerun and build it only when asked)."""
+    from core.compare.runner import run_dir
+    from core.fileio import read_json, write_json_atomic
+
+    d = run_dir(run_id)
+    key = _report_key(run_id, fmt, cost_model, baseline)
+    path, key_path = d / f"report.{fmt}", d / f".report.{fmt}.key.json"
+    if path.is_file() and (read_json(key_path, {}) or {}).get("key") == key:
+        return path
+    out = export(run_id, fmt, None, cost_model, baseline)
+    write_json_atomic(key_path, {"key": key, "built": time.time()})
+    return out
+

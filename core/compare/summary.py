@@ -65,7 +65,6 @@ def _val(rec: dict, score: str):
 def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> list[ApproachSummary]:
     cm = cost_model or CostModel()
     qtags = {q.id: q.tags for q in run.questions}
-    throughput = run.status.get("embed_chunks_per_s")
     out = []
     for a in run.approaches:
         recs = [r for r in run.results if r["approach"] == a.name]
@@ -94,22 +93,18 @@ def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> l
                 fine_tuned=a.spec.fine_tuned, rag=bool(a.rag),
                 train_seconds=float((a.adapter or {}).get("train_seconds") or 0.0),
                 train_device=str((a.adapter or {}).get("device") or ""),
-                ingest_seconds=_ingest_seconds(a.rag, throughput), n_docs=(a.rag or {}).get("n_docs"))
+                ingest_seconds=_ingest_seconds(a.rag), n_docs=(a.rag or {}).get("n_docs"))
             s.cost = approach_cost(s.usage, cm).to_dict()
         out.append(s)
     return out
 
 
-def _ingest_seconds(rag: dict | None, throughput: float | None) -> float | None:
-    """Measured ingest time if the collection recorded one, else rows / measured embedding speed (an estimate
-    of the embedding work, which dominates ingest time)."""
-    if not rag:
+def _ingest_seconds(rag: dict | None) -> float | None:
+    """The collection's measured ingest time (the sum of its documents' recorded ingest seconds, pinned when the
+    run was created); None when the collection predates recorded times -- never an estimate."""
+    if not rag or not rag.get("ingest_seconds"):
         return None
-    if rag.get("ingest_seconds"):
-        return float(rag["ingest_seconds"])
-    if throughput and rag.get("rows"):
-        return float(rag["rows"]) / float(throughput)
-    return None
+    return float(rag["ingest_seconds"])
 
 
 def baseline_diff(run: RunData, base: RunData) -> dict:
@@ -279,3 +274,37 @@ def matrix_rows(run: RunData, diff: dict | None = None) -> list[dict]:
                 row["vs_baseline"] = d["verdict"]
             rows.append(row)
     return rows
+
+
+# ---- tables for the page (one row per approach, the question x approach matrix) -------------------------------
+TABLE_SCORES = ("similarity", "keywords", "voice", "context_hit", "groundedness", "citations", "judge")
+
+
+def approach_rows(summary: dict) -> list[dict]:
+    """One row per approach: status, answers, quality with its 95% CI, mean scores, latency, cost."""
+    rows = []
+    for s in summary["approaches"]:
+        rows.append({"approach": s.name, "kind": s.kind,
+                     "status": "ok" if s.available else f"unavailable: {s.reason}",
+                     "answers": s.n_answers, "errors": s.n_errors, "quality": s.quality.mean,
+                     "95% CI": f"[{s.quality.lo:.2f}, {s.quality.hi:.2f}]" if s.quality.lo is not None else "-",
+                     **{k: s.scores[k].mean for k in TABLE_SCORES},
+                     "p50 s": s.latency_p50, "p95 s": s.latency_p95, "$ / 1k": (s.cost or {}).get("per_1k")})
+    return rows
+
+
+def matrix_wide(mrows: list[dict]) -> list[dict]:
+    """matrix_rows pivoted: one row per question, one quality column per approach (+ its delta to the baseline)."""
+    wide: dict[str, dict] = {}
+    for r in mrows:
+        w = wide.setdefault(r["qid"], {"id": r["qid"], "question": r["question"], "tags": r["tags"]})
+        w[r["approach"]] = r.get("quality") if r["status"] == "ok" else None
+        if r.get("vs_baseline"):
+            w[f"{r['approach']} Δ"] = r.get("delta")
+    return list(wide.values())
+
+
+def diff_count_rows(diff: dict) -> list[dict]:
+    return [{"approach": k, "compared with": v["vs"], "better": v["better"], "worse": v["worse"], "same": v["same"],
+             "no baseline": v["missing"]} for k, v in diff["counts"].items()]
+

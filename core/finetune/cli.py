@@ -1,7 +1,6 @@
-"""CLI: `finetune`, `jobs list|show|cancel`, `export`.
+"""CLI: `finetune`, `export` (jobs of every kind: `python -m core jobs list|show|cancel`, core/jobs/cli.py).
 
     python -m core finetune --data FILE [--preset quick] [--max-steps N] [spec options] [--detach] [--json]
-    python -m core jobs list|show ID|cancel ID [--json]
     python -m core export ADAPTER --format peft|gguf-lora|gguf-merged|ollama [--out DIR] [--check] [--json]
 """
 from __future__ import annotations
@@ -40,21 +39,6 @@ def register(sub) -> None:
     p.add_argument("--detach", action="store_true", help="queue the job and print its id without waiting")
     p.add_argument("--json", action="store_true", help="print one JSON object (the run) at the end")
     p.set_defaults(func=cmd_finetune)
-
-    j = sub.add_parser("jobs", help="List, show or cancel fine-tuning jobs.")
-    jsub = j.add_subparsers(dest="jobs_cmd", metavar="ACTION", required=True)
-    jl = jsub.add_parser("list", help="all runs, newest first")
-    jl.add_argument("--json", action="store_true")
-    jl.set_defaults(func=cmd_jobs_list)
-    js = jsub.add_parser("show", help="one run: spec, status, final metrics")
-    js.add_argument("run_id")
-    js.add_argument("--metrics", action="store_true", help="include every metrics row")
-    js.add_argument("--json", action="store_true")
-    js.set_defaults(func=cmd_jobs_show)
-    jc = jsub.add_parser("cancel", help="cancel a queued or running job")
-    jc.add_argument("run_id")
-    jc.add_argument("--json", action="store_true")
-    jc.set_defaults(func=cmd_jobs_cancel)
 
     e = sub.add_parser("export", help="Export a trained adapter (PEFT, GGUF LoRA, merged GGUF, Ollama Modelfile).")
     e.add_argument("adapter", help="run id, adapter name (ft:<name>) or PEFT folder")
@@ -154,50 +138,6 @@ def _report_run(run, as_json: bool) -> int:
 
 def _f(x) -> str:
     return f"{x:.4f}" if isinstance(x, (int, float)) else "-"
-
-
-def cmd_jobs_list(args) -> int:
-    from core.finetune import runner
-    runner.reconcile()
-    runs = runner.list_runs()
-    if args.json:
-        emit_json({"runs": [{"run_id": r.run_id, "state": r.state, "name": r.status.get("name"),
-                             "created": r.status.get("created"), "step": r.status.get("step"),
-                             "max_steps": r.status.get("max_steps"), "trainer": r.status.get("trainer"),
-                             "final": r.status.get("final")} for r in runs]})
-        return 0
-    if not runs:
-        print("No fine-tuning runs yet: python -m core finetune --data FILE --preset quick")
-    for r in runs:
-        final = r.status.get("final") or {}
-        print(f"{r.run_id}  {r.state:<10} step {r.status.get('step')}/{r.status.get('max_steps')}  "
-              f"trainer={r.status.get('trainer') or '-'}  loss={_f(final.get('last_loss'))}  "
-              f"eval_loss={_f(final.get('eval_loss'))}")
-    return 0
-
-
-def cmd_jobs_show(args) -> int:
-    from core.finetune import runner
-    runner.reconcile()
-    run = runner.load_run(args.run_id)
-    if args.json:
-        emit_json(run.to_dict(with_metrics=args.metrics))
-        return 0
-    _report_run(run, False)
-    print(f"  spec: {JobSpec.from_dict({k: v for k, v in run.spec.items() if k != 'data_summary'}).cli_line()}")
-    for line in run.status.get("log_tail") or runner.log_tail(run.dir, 10):
-        print(f"  | {line}")
-    return 0
-
-
-def cmd_jobs_cancel(args) -> int:
-    from core.finetune import runner
-    run = runner.cancel(args.run_id)
-    if args.json:
-        emit_json({"run_id": run.run_id, "state": run.state})
-    else:
-        print(f"{run.run_id}: {run.state}")
-    return 0
 
 
 def cmd_export(args) -> int:

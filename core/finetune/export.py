@@ -329,7 +329,7 @@ class AdapterRef:
 def resolve_adapter(ref: str, settings=None) -> AdapterRef:
     """A run id, an adapter name, "ft:<name>" or a PEFT folder path -> the adapter and the spec that made it."""
     from core.config import get_settings
-    from core.finetune.runner import read_json
+    from core.fileio import read_json
 
     s = settings or get_settings()
     name = ref.removeprefix("ft:")
@@ -398,3 +398,40 @@ def export_adapter(ref: str, fmt: str, out: Path | None = None, qtype: str = "Q8
                 res = export_ollama(lora, base_gguf, base_dir, out_dir, a.name, system=system, create=create)
     res.seconds = round(time.perf_counter() - t0, 2)
     return res
+
+
+# --- the "export" job kind: exports run in a job process, never in the Streamlit process -----------------------
+def start_job(ref: str, fmt: str, qtype: str = "Q8_0", create: bool = True) -> str:
+    """Start an export in its own worker process (the merged GGUF loads the full fp32 model). Returns the job id;
+    its result (an ExportResult dict) is in the job's status once it succeeded."""
+    from core import jobs
+
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    return jobs.create("export", {"ref": ref, "format": fmt, "qtype": qtype, "create": create},
+                       name=f"{fmt} export of {ref}", message=f"exporting {fmt}").id
+
+
+def run_job(spec: dict, report) -> dict:
+    fmt = spec["format"]
+    report(message=f"exporting {fmt}", progress=0.0, force=True)
+
+    def progress(fraction: float, what: str) -> None:
+        report(progress=round(0.05 + 0.9 * fraction, 4), message=f"{fmt}: {what}")
+
+    res = export_adapter(spec["ref"], fmt, qtype=spec.get("qtype") or "Q8_0", create=bool(spec.get("create", True)),
+                         progress=progress)
+    report(progress=1.0, message=f"{fmt}: {res.path} ({res.size_bytes / 1e6:.2f} MB, {res.seconds} s)", check=False)
+    report.log(f"{fmt} export written: {res.path}")
+    return res.to_dict()
+
+
+def latest_export(ref: str, fmt: str) -> dict | None:
+    """The newest export job of this adapter and format (any state), as a dict: state, result, error, id."""
+    from core import jobs
+
+    for job in jobs.list_jobs("export", where=lambda j: j.spec.get("ref") == ref and j.spec.get("format") == fmt,
+                              limit=1):
+        return {"id": job.id, "state": job.state, "result": job.result, "error": job.error, "active": job.active}
+    return None
+

@@ -12,8 +12,10 @@ import difflib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from core.errors import ExportError
+from core.fileio import read_json, write_json_atomic
 
 PASS_SCORE = 0.6
 
@@ -103,18 +105,24 @@ def gguf_generate(model_path: Path, lora_path: Path | None, prompt_ids: list[lis
 
 
 def parity_check(peft_dir: Path, base_dir: Path, base_gguf: Path, exported: Path, prompts: list[list[dict]],
-                 kind: str = "gguf-lora", max_new_tokens: int = 48, threads: int | None = None) -> ParityReport:
-    """kind "gguf-lora": exported is a LoRA file loaded on base_gguf; "gguf-merged": exported is a full model."""
+                 kind: str = "gguf-lora", max_new_tokens: int = 48, threads: int | None = None,
+                 stage: Callable[[str, float], None] | None = None) -> ParityReport:
+    """kind "gguf-lora": exported is a LoRA file loaded on base_gguf; "gguf-merged": exported is a full model.
+    `stage(message, fraction)` is called before each of the three generation passes."""
     if not prompts:
         raise ExportError("The parity check needs at least one prompt.")
     if not Path(exported).is_file():
         raise ExportError(f"Exported file {exported} does not exist: export first.")
+    stage = stage or (lambda message, fraction: None)
     t0 = time.perf_counter()
+    stage("generating in-process (transformers + PEFT)", 0.1)
     hf_texts, ids = hf_generate(base_dir, peft_dir, prompts, max_new_tokens, threads)
+    stage("generating with the exported file (llama.cpp)", 0.5)
     if kind == "gguf-merged":
         exp_texts = gguf_generate(exported, None, ids, max_new_tokens, threads)
     else:
         exp_texts = gguf_generate(base_gguf, exported, ids, max_new_tokens, threads)
+    stage("generating with the base model without the adapter", 0.8)
     base_texts = gguf_generate(base_gguf, None, ids, max_new_tokens, threads)
     rows = [ParityRow(prompt=p[-1]["content"], in_process=h, exported=e, base=b, similarity=similarity(h, e),
                       base_similarity=similarity(h, b))
@@ -136,12 +144,11 @@ def heldout_prompts(path: Path, n: int = 3) -> list[list[dict]]:
 
 
 def run_parity(ref: str, kind: str = "gguf-lora", exported: Path | None = None, n_prompts: int = 3,
-               max_new_tokens: int = 48, settings=None) -> ParityReport:
+               max_new_tokens: int = 48, settings=None,
+               stage: Callable[[str, float], None] | None = None) -> ParityReport:
     """Parity check of an adapter (run id / adapter name) against its exported file (exported the GGUF LoRA first if
     needed). Prompts: the scenario's held-out transcripts, else the run's validation rows. The report is saved to
     <run>/export/parity-<kind>.json so the page shows it again after a refresh."""
-    import json
-
     from core.config import SAMPLE_DOCS
     from core.finetune.convert import resolve_base_model
     from core.finetune.datasets import read_jsonl
@@ -162,20 +169,49 @@ def run_parity(ref: str, kind: str = "gguf-lora", exported: Path | None = None, 
     else:
         raise ExportError("No held-out prompts for the parity check: add sample_docs/finetune/heldout.chat.jsonl.")
     report = parity_check(a.peft_dir, resolve_base_model(base_model, settings), packaged_gguf_path(base_model),
-                          exported, prompts, kind=kind, max_new_tokens=max_new_tokens)
+                          exported, prompts, kind=kind, max_new_tokens=max_new_tokens, stage=stage)
     if a.run_dir:
         out = a.run_dir / "export" / f"parity-{kind}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
-        tmp.replace(out)
+        write_json_atomic(out, report.to_dict(), indent=2)
     return report
 
 
 def saved_parity(run_dir: Path, kind: str = "gguf-lora") -> dict | None:
-    import json
-    p = Path(run_dir) / "export" / f"parity-{kind}.json"
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    report = read_json(Path(run_dir) / "export" / f"parity-{kind}.json")
+    return report if isinstance(report, dict) else None
+
+
+# --- the "parity" job kind: the check loads a full fp32 model, so it runs in a job process, never in the UI -------
+def start_job(ref: str, kind: str = "gguf-lora", n_prompts: int = 3, max_new_tokens: int = 48) -> str:
+    """Start a parity check in its own worker process. Returns the job id; the report is saved next to the
+    exported file (saved_parity) and kept as the job's result."""
+    from core import jobs
+
+    if kind not in ("gguf-lora", "gguf-merged"):
+        raise ExportError(f"The parity check compares a GGUF export: 'gguf-lora' or 'gguf-merged', not {kind!r}.")
+    return jobs.create("parity", {"ref": ref, "kind": kind, "n_prompts": n_prompts, "max_new_tokens": max_new_tokens},
+                       name=f"parity check of {ref} ({kind})", message="starting the parity check").id
+
+
+def run_job(spec: dict, report) -> dict:
+    def stage(message: str, fraction: float) -> None:
+        report(message=message, progress=fraction, force=True)
+        report.log(message)
+
+    stage("preparing the exported file", 0.02)
+    rep = run_parity(spec["ref"], spec.get("kind") or "gguf-lora", n_prompts=int(spec.get("n_prompts") or 3),
+                     max_new_tokens=int(spec.get("max_new_tokens") or 48), stage=stage)
+    report(message=rep.verdict, progress=1.0, check=False)
+    return {"score": rep.score, "base_score": rep.base_score, "passed": rep.passed, "verdict": rep.verdict,
+            "exported_file": rep.exported_file, "seconds": rep.seconds}
+
+
+def latest_job(ref: str, kind: str) -> dict | None:
+    """The newest parity job of this adapter and file kind: id, state, error, active."""
+    from core import jobs
+
+    for job in jobs.list_jobs("parity", where=lambda j: j.spec.get("ref") == ref and j.spec.get("kind") == kind,
+                              limit=1):
+        return {"id": job.id, "state": job.state, "error": job.error, "active": job.active, "result": job.result}
+    return None

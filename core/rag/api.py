@@ -33,6 +33,8 @@ class CollectionInfo:
     documents: int
     table_version: int
     table_name: str
+    ingest_seconds: float | None = None    # measured ingest time of the documents below (None: not recorded)
+    n_docs: int = 0                        # documents whose ingest time was measured
 
     @property
     def chunk_settings(self) -> str:
@@ -45,9 +47,11 @@ class CollectionInfo:
 def _info(cfg: store.IndexConfig) -> CollectionInfo:
     t = store.open_table(cfg.table_name)
     rows = t.count_rows()
-    docs = len(store.list_documents(t)) if rows else 0
+    docs = store.list_documents(t) if rows else []
+    timed = [d["ingest_s"] for d in docs if d.get("ingest_s") is not None]
     return CollectionInfo(cfg.collection, cfg.embedder, cfg.dimension, cfg.chunker, cfg.chunk_size, cfg.overlap,
-                          rows, docs, t.version, cfg.table_name)
+                          rows, len(docs), t.version, cfg.table_name,
+                          round(sum(timed), 4) if timed else None, len(timed))
 
 
 def list_collections() -> list[CollectionInfo]:

@@ -122,7 +122,7 @@ def cmd_ingest_status(args) -> int:
                 print(f"{f.get('stage', ''):9} {f['name']}")
         if job.error:
             print(f"error: {job.error}", file=sys.stderr)
-    return 0 if job.state != "failed" and not job.failed else 1
+    return 0 if job.state not in ("failed", "interrupted") and not job.failed else 1
 
 
 def cmd_search(args) -> int:

@@ -268,12 +268,15 @@ def _store(prep: "_Prepared", table, emb) -> None:
     doc, pieces, res = prep.doc, prep.pieces, prep.res
     now = time.time()
     mat = np.asarray(np.stack([np.asarray(v, dtype=np.float32) for v in prep.vectors]), dtype=np.float32)
+    measured = store.has_ingest_times(table)      # tables from before ingest times were recorded have no column
     data = pa.table({
         "id": prep.ids, "doc_id": [doc.doc_id] * len(pieces), "source": [doc.display_name] * len(pieces),
         "position": [p.position for p in pieces], "start": [p.start for p in pieces], "end": [p.end for p in pieces],
         "heading": [p.heading for p in pieces], "text": [p.text for p in pieces], "tokens": [p.tokens for p in pieces],
         "doc_hash": [doc.content_hash] * len(pieces), "ingested_at": [now] * len(pieces),
+        # measured seconds so far for this document: reading + chunking + its share of the embedding pass
+        **({"ingest_s": [round(res.seconds, 4)] * len(pieces)} if measured else {}),
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1), type=pa.float32()), emb.dimension),
-    }, schema=store.chunk_schema(emb.dimension))
+    }, schema=store.chunk_schema(emb.dimension, measured))
     store.replace_document(table, doc.doc_id, data)
     res.ok, res.chunks, res.tokens, res.embedded = True, len(pieces), sum(p.tokens for p in pieces), len(prep.todo)

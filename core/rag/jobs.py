@@ -1,56 +1,46 @@
-"""Ingest jobs: each long ingest runs in its own process (`python -m core.rag.worker JOB_DIR`) and reports
-progress through files, so a page refresh, a closed tab or an app restart loses nothing.
+"""Ingest jobs: the "ingest" kind of the job layer (core.jobs) -- what to ingest, and how its files are shown.
 
-Job folder `<data>/jobs/ingest/<job_id>/`:
-    spec.json     what to ingest: collection, chunker settings, embedder, folder/file paths, saved uploads
-    inputs/       uploads, saved under sanitised names (inputs/<n>/<safe name>) before the worker starts
-    pid           the worker's process id (written by the starter)
-    status.json   state queued|running|succeeded|failed, pid, times, overall progress, one entry per file
-                  (stage, fraction, message, then its result: chunks, tokens, seconds, error) -- written
-                  atomically (temp file + os.replace), so a reader never sees half a file
-    worker.log    the worker's stdout/stderr
+A job ingests files, folders and/or uploads into one collection in its own worker process, so a page refresh, a
+closed tab or an app restart loses nothing. Its folder (<data>/jobs/ingest/<id>/, layout in core.jobs.folder)
+keeps the uploads under sanitised names in inputs/<n>/<name> until the job ends; status.json carries one item
+per file (name, doc_id, stage, fraction, message, then its FileResult). One ingest per collection runs at a time
+(the kind's resource lock); a second one waits, queued.
 
-"succeeded" means the batch ran to its end; files that could not be ingested carry their error in their entry
-(`failed` counts them). "failed" means the job itself stopped (bad settings, embedder missing, worker killed).
-One worker per collection ingests at a time (a lock file under jobs/ingest/locks/); a second one waits, queued.
-Nothing here imports torch: the page can start and watch jobs without loading the embedder.
+"succeeded" means the batch ran to its end; files that could not be ingested carry their error in their item
+(`failed` counts them). "failed" means the job itself stopped (bad settings, embedder missing). Nothing here
+imports torch: the page can start and watch jobs without loading the embedder.
 """
 from __future__ import annotations
 
 import os
-import secrets
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import PROJECT_ROOT, get_settings
+from core import jobs as joblayer
+from core.config import get_settings
 from core.errors import FileTooLarge, JobError
-from core.fileio import file_lock, read_json, write_json_atomic
+from core.fileio import file_lock
+from core.jobs import states
 from core.rag import loaders, store
 
-STATES = ("queued", "running", "succeeded", "failed")
-ACTIVE = ("queued", "running")
-TERMINAL = ("succeeded", "failed")
-WORKER_MODULE = "core.rag.worker"
-START_GRACE_S = 120           # a job with no live worker after this long (since creation) is failed by reconcile
-_CHILDREN: dict[int, subprocess.Popen] = {}     # workers this process started (reaped by reconcile)
+KIND = "ingest"
+STATES = states.STATES
+ACTIVE = states.ACTIVE
+TERMINAL = states.TERMINAL
 
 
-# --- files ------------------------------------------------------------------------------------------------------
 def jobs_root() -> Path:
-    return get_settings().data_dir / "jobs" / "ingest"
+    return joblayer.root(KIND)
 
 
 def job_dir(job_id: str) -> Path:
-    if not job_id or "/" in job_id or job_id.startswith("."):
-        raise JobError(f"{job_id!r} is not an ingest job id.")
-    return jobs_root() / job_id
+    return joblayer.read(job_id, KIND, reconcile=False).dir
 
 
 def collection_lock_path(collection: str) -> Path:
-    return jobs_root() / "locks" / f"{store.validate_collection(collection)}.lock"
+    """The lock an ingest job holds on its collection while it writes (one ingest per collection at a time)."""
+    return joblayer.resource_lock_path(KIND, store.validate_collection(collection))
 
 
 # --- the job as the UI sees it --------------------------------------------------------------------------------------
@@ -69,6 +59,7 @@ class IngestJob:
     overall: float = 0.0
     files: list[dict] = field(default_factory=list)    # name, doc_id, stage, fraction, message, result|None
     settings: dict = field(default_factory=dict)
+    cancel_requested: bool = False
 
     @property
     def active(self) -> bool:
@@ -104,25 +95,24 @@ class IngestJob:
                 "settings": self.settings, "ok": self.ok, "failed": self.failed}
 
 
-def _job_from(job_id: str, status: dict | None, spec: dict | None) -> IngestJob:
-    st = status or {}
-    sp = spec or {}
-    return IngestJob(id=job_id, collection=st.get("collection") or sp.get("collection", ""),
-                     state=st.get("state", "queued"), created=st.get("created") or sp.get("created") or 0.0,
-                     started=st.get("started"), finished=st.get("finished"), pid=st.get("pid"),
-                     label=st.get("label") or sp.get("label", ""), message=st.get("message", ""),
-                     error=st.get("error", ""), overall=float(st.get("overall") or 0.0), files=st.get("files") or [],
-                     settings={k: sp.get(k) for k in ("chunker", "chunk_size", "overlap", "embedder")})
+def from_job(job: joblayer.Job) -> IngestJob:
+    st, sp = job.status, job.spec
+    files = [dict(f) for f in st.get("items") or []]
+    if not job.active:                          # files the job never reached
+        for f in files:
+            if not f.get("result"):
+                f["stage"] = "not ingested"
+    return IngestJob(id=job.id, collection=sp.get("collection", ""), state=job.state, created=job.created,
+                     started=job.started, finished=job.finished, pid=job.pid, label=job.name, message=job.message,
+                     error=job.error, overall=job.progress, files=files,
+                     settings={k: sp.get(k) for k in ("chunker", "chunk_size", "overlap", "embedder")},
+                     cancel_requested=job.cancel_requested)
 
 
 # --- starting ---------------------------------------------------------------------------------------------------------
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
 def _save_uploads(folder: Path, uploads: list[tuple[str, bytes]], max_mb: int) -> list[dict]:
     """Write uploads under sanitised names (one sub-folder each, so equal names cannot overwrite each other).
-    A file over the size limit is not written; its entry carries the error."""
+    A file over the size limit is not written; its entry carries the error. Paths are relative to the job."""
     out = []
     for i, (name, data) in enumerate(uploads):
         safe = loaders.sanitize_name(name)
@@ -133,11 +123,10 @@ def _save_uploads(folder: Path, uploads: list[tuple[str, bytes]], max_mb: int) -
         else:
             sub = folder / f"{i:04d}"
             sub.mkdir(parents=True, exist_ok=True)
-            target = sub / safe
             tmp = sub / f".{safe}.part"
             tmp.write_bytes(data)
-            os.replace(tmp, target)
-            entry["path"] = str(target)
+            os.replace(tmp, sub / safe)
+            entry["path"] = f"inputs/{i:04d}/{safe}"
         out.append(entry)
     return out
 
@@ -155,36 +144,21 @@ def start_ingest_job(paths: list[Path | str] | None = None, collection: str = ""
     for p in paths:
         if not Path(p).exists():
             raise JobError(f"{p}: no such file or folder on this machine.")
-    settings = get_settings()
-    job_id = new_job_id()
-    folder = jobs_root() / job_id
-    folder.mkdir(parents=True)
-    saved = _save_uploads(folder / "inputs", uploads, settings.max_upload_mb) if uploads else []
-    now = time.time()
-    spec = {"id": job_id, "kind": "ingest", "collection": collection, "paths": paths, "uploads": saved,
-            "chunker": chunker, "chunk_size": chunk_size, "overlap": overlap, "embedder": embedder,
-            "label": label or _default_label(paths, saved), "created": now}
-    write_json_atomic(folder / "spec.json", spec)
-    # the file list is known before the worker starts (folders are only listed here, nothing is read)
-    planned = [(f.name, doc_id) for f, doc_id in loaders.expand_paths([Path(p) for p in paths])]
-    files = [{"name": name, "doc_id": doc_id, "stage": "waiting", "fraction": 0.0, "message": "", "result": None}
-             for name, doc_id in planned + [(e["name"], e["doc_id"]) for e in saved]]
-    write_json_atomic(folder / "status.json", {
-        "id": job_id, "collection": collection, "state": "queued", "created": now, "label": spec["label"],
-        "message": "starting the ingest worker", "overall": 0.0, "files": files, "pid": None})
-    log = open(folder / "worker.log", "ab")
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(folder)], cwd=str(PROJECT_ROOT),
-                                env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    except OSError as exc:
-        _finish_failed(folder, f"The ingest worker could not start: {exc}")
-        raise JobError(f"The ingest worker could not start: {exc}") from exc
-    finally:
-        log.close()
-    _CHILDREN[proc.pid] = proc
-    (folder / "pid").write_text(str(proc.pid), encoding="utf-8")
-    return job_id
+    with joblayer.creating(KIND) as new:
+        saved = _save_uploads(new.inputs, uploads, get_settings().max_upload_mb) if uploads else []
+        new.name = label or _default_label(paths, saved)
+        new.spec = {"collection": collection, "paths": paths, "uploads": saved, "chunker": chunker,
+                    "chunk_size": chunk_size, "overlap": overlap, "embedder": embedder}
+        # the file list is known before the worker starts (folders are only listed here, nothing is read)
+        planned = [(f.name, doc_id) for f, doc_id in loaders.expand_paths([Path(p) for p in paths])]
+        new.status = {"items": [_item(name, doc_id) for name, doc_id in planned + [(e["name"], e["doc_id"])
+                                                                                  for e in saved]],
+                      "progress": 0.0, "message": "starting the ingest worker"}
+    return new.id
+
+
+def _item(name: str, doc_id: str) -> dict:
+    return {"name": name, "doc_id": doc_id, "stage": "waiting", "fraction": 0.0, "message": "", "result": None}
 
 
 def _default_label(paths: list[str], saved: list[dict]) -> str:
@@ -196,182 +170,83 @@ def _default_label(paths: list[str], saved: list[dict]) -> str:
     return ", ".join(parts)
 
 
-def _finish_failed(folder: Path, reason: str) -> None:
-    st = read_json(folder / "status.json", {}) or {}
-    st.update(state="failed", error=reason, message=reason, finished=time.time())
-    write_json_atomic(folder / "status.json", st)
+# --- the kind's run function (in the worker process) -----------------------------------------------------------------
+def run(spec: dict, report) -> dict:
+    from core.rag import ingest
+
+    collection = spec["collection"]
+    uploads = [{**e, "path": str(report.dir / e["path"]) if e.get("path") else None}
+               for e in spec.get("uploads") or []]
+    items = ingest.plan_items([Path(p) for p in spec.get("paths") or []], uploads)
+    files = [_item(name, doc_id) for name, doc_id, _ in items]
+    report(items=files, progress=0.0, message="loading the embedding model", force=True)
+    report.log(f"ingest job {report.job_id}: {len(items)} files into {collection}")
+
+    def progress(p: ingest.IngestProgress) -> None:
+        f = files[p.index]
+        f.update(stage=p.stage, fraction=round(p.file_fraction, 4), message=p.message)
+        report(force=p.stage in ("done", "skipped", "error"), progress=round(p.overall_fraction, 4),
+               message=f"{p.file}: {p.message or p.stage}")
+
+    def on_result(i: int, r) -> None:
+        files[i].update(result=r.to_dict(), fraction=1.0,
+                        stage="unchanged" if r.skipped_unchanged else ("done" if r.ok else "error"))
+        report(items=files, force=True, check=False)
+
+    results = ingest.run_items(items, collection, spec.get("chunker"), spec.get("chunk_size"), spec.get("overlap"),
+                               progress=progress, embedder=spec.get("embedder"), on_result=on_result)
+    ok = sum(r.ok for r in results)
+    report(items=files, progress=1.0, message=f"{ok} of {len(results)} files ingested", check=False)
+    for r in results:
+        report.log(f"{'ok' if r.ok else 'FAILED':7} {r.file}: {r.error or f'{r.chunks} chunks'}")
+    return {"ok": ok, "failed": len(results) - ok}
 
 
 # --- reading ----------------------------------------------------------------------------------------------------------
-def _pid_of(folder: Path, status: dict) -> int | None:
-    pid = status.get("pid")
-    if not pid:
-        try:
-            pid = int((folder / "pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-    return int(pid)
-
-
-def _alive(pid: int) -> bool:
-    """Is `pid` a live ingest worker? (reaps our own finished children; rejects zombies and reused pids)."""
-    child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        _CHILDREN.pop(pid, None)
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False
-        return WORKER_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, IndexError):
-        return True            # no /proc (not Linux): trust os.kill
-
-
-def _log_tail(folder: Path, n: int = 8) -> str:
-    try:
-        with open(folder / "worker.log", "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(x for x in lines[-n:] if x.strip())
-
-
-def _reconcile_one(folder: Path, status: dict) -> dict:
-    if status.get("state") not in ACTIVE:
-        return status
-    pid = _pid_of(folder, status)
-    if pid is not None and _alive(pid):
-        return status
-    if pid is None and time.time() - float(status.get("created") or 0) < START_GRACE_S:
-        return status          # being started right now
-    fresh = read_json(folder / "status.json", status) or status   # it may have just finished
-    if fresh.get("state") not in ACTIVE:
-        return fresh
-    tail = _log_tail(folder)
-    reason = (f"The ingest worker (pid {pid}) stopped before finishing (killed, out of memory, or the app was "
-              "stopped). Files finished before that are in the index; ingest the batch again for the rest."
-              if pid else "The ingest worker never started.")
-    if tail:
-        reason += f" Last log lines:\n{tail}"
-    fresh.update(state="failed", error=reason, message="worker stopped", finished=time.time())
-    for f in fresh.get("files") or []:
-        if not f.get("result"):
-            f["stage"] = "not ingested"
-    write_json_atomic(folder / "status.json", fresh)
-    return fresh
-
-
-def cancel(job_id: str) -> IngestJob:
-    """Stop a queued or running ingest job. Files already finished stay in the index (each file's rows are
-    written in one atomic merge), the rest are marked not ingested."""
-    import signal
-
-    folder = job_dir(job_id)
-    status = read_json(folder / "status.json", {}) or {}
-    if status.get("state") in ACTIVE:
-        pid = _pid_of(folder, status)
-        if pid is not None and _alive(pid):
-            try:
-                os.killpg(pid, signal.SIGTERM)      # the worker leads its own session (start_new_session=True)
-            except (ProcessLookupError, PermissionError):
-                pass
-            deadline = time.time() + 10
-            while _alive(pid) and time.time() < deadline:
-                time.sleep(0.05)
-        fresh = read_json(folder / "status.json", status) or status
-        if fresh.get("state") in ACTIVE:
-            fresh.update(state="cancelled", message="cancelled by the user", finished=time.time())
-            for f in fresh.get("files") or []:
-                if not f.get("result"):
-                    f["stage"] = "not ingested"
-            write_json_atomic(folder / "status.json", fresh)
-    return read_job(job_id, reconcile=False)
-
-
 def read_job(job_id: str, reconcile: bool = True) -> IngestJob:
-    """The job's current state from its status.json (a job whose worker died is marked failed first)."""
-    folder = job_dir(job_id)
-    status = read_json(folder / "status.json")
-    if status is None:
-        if not folder.is_dir():
-            raise JobError(f"No ingest job {job_id!r}.")
-        status = {}
-    if reconcile:
-        status = _reconcile_one(folder, status)
-    return _job_from(job_id, status, read_json(folder / "spec.json", {}))
+    """The job's current state (a job whose worker died is marked interrupted first)."""
+    return from_job(joblayer.read(job_id, KIND, reconcile=reconcile))
 
 
 def list_jobs(collection: str | None = None, limit: int | None = None) -> list[IngestJob]:
     """Ingest jobs, newest first (reconciled), optionally of one collection."""
-    root = jobs_root()
-    if not root.is_dir():
-        return []
-    out = []
-    for d in sorted((p for p in root.iterdir() if p.is_dir() and p.name != "locks"), key=lambda p: p.name,
-                    reverse=True):
-        status = read_json(d / "status.json")
-        if status is None:
-            continue
-        if collection and status.get("collection") != collection:
-            continue
-        status = _reconcile_one(d, status)
-        out.append(_job_from(d.name, status, read_json(d / "spec.json", {})))
-        if limit and len(out) >= limit:
-            break
-    return out
+    where = (lambda j: j.spec.get("collection") == collection) if collection else None
+    return [from_job(j) for j in joblayer.list_jobs(KIND, where=where, limit=limit)]
 
 
 def reconcile() -> list[str]:
-    """Mark every queued/running job whose worker is gone as failed. Returns the ids it changed."""
-    root = jobs_root()
-    changed = []
-    if not root.is_dir():
-        return changed
-    for d in root.iterdir():
-        status = read_json(d / "status.json") if d.is_dir() else None
-        if status and status.get("state") in ACTIVE and _reconcile_one(d, status).get("state") not in ACTIVE:
-            changed.append(d.name)
-    return changed
+    """Mark every queued/running job whose worker is gone. Returns the ids it changed."""
+    return joblayer.reconcile(KIND)
 
 
 def active_jobs(collection: str | None = None) -> list[IngestJob]:
     return [j for j in list_jobs(collection) if j.active]
 
 
+def cancel(job_id: str, wait: bool = True) -> IngestJob:
+    """Stop a queued or running ingest job. Files already finished stay in the index (each file's rows are
+    written in one atomic merge), the rest are not ingested."""
+    return from_job(joblayer.cancel(job_id, KIND, wait=wait))
+
+
 def wait(job_id: str, timeout: float = 600.0, poll: float = 0.25) -> IngestJob:
     """Block until the job ends (for the CLI, tests and other core packages). Raises JobError on timeout."""
-    deadline = time.time() + timeout
-    while True:
-        job = read_job(job_id)
-        if not job.active:
-            return job
-        if time.time() > deadline:
-            raise JobError(f"Ingest job {job_id} did not finish within {timeout:.0f} s (it keeps running).")
-        time.sleep(poll)
+    return from_job(joblayer.wait(job_id, KIND, timeout=timeout, poll=poll))
 
 
 def ensure_sample_job(retry_failed: bool = False) -> str | None:
     """Start ingesting sample_docs/knowledge into the sample collection unless it already has documents or a job
-    is already doing it (safe from several sessions and processes at once). After a failed sample job it starts
-    again only with `retry_failed` (so a broken setup does not restart a worker on every page visit).
-    Returns the id of the job that is indexing it, or None."""
+    is already doing it (safe from several sessions and processes at once). After a failed, cancelled or
+    interrupted sample job it starts again only with `retry_failed` (so a broken setup does not restart a worker
+    on every page visit). Returns the id of the job that is indexing it, or None."""
     from core.rag.api import sample_paths
 
     name, folder, _ = sample_paths()
     if not folder.is_dir():
         return None
-    with file_lock(jobs_root() / "locks" / "sample-start.lock"):
-        jobs = list_jobs(name)
-        for j in jobs:
+    with file_lock(jobs_root() / ".locks" / "sample-start.lock"):
+        found = list_jobs(name)
+        for j in found:
             if j.active:
                 return j.id
         cfg = store.active_configs().get(name)
@@ -381,6 +256,6 @@ def ensure_sample_job(retry_failed: bool = False) -> str | None:
                     return None
             except Exception:  # noqa: BLE001 - a missing table: ingest again
                 pass
-        if jobs and jobs[0].state in ("failed", "cancelled") and not retry_failed:
+        if found and found[0].state in (states.FAILED, states.CANCELLED, states.INTERRUPTED) and not retry_failed:
             return None
         return start_ingest_job([folder], name, label="sample documents")

@@ -140,15 +140,22 @@ def _registry_schema():
     ])
 
 
-def chunk_schema(dimension: int):
+def chunk_schema(dimension: int, measured: bool = True):
+    """Chunk rows. `ingest_s`: the measured seconds it took to read, chunk and embed the row's document at its
+    last ingest (the same on every row of a document); tables created before it existed have no such column."""
     import pyarrow as pa
     return pa.schema([
         pa.field("id", pa.string()), pa.field("doc_id", pa.string()), pa.field("source", pa.string()),
         pa.field("position", pa.int32()), pa.field("start", pa.int32()), pa.field("end", pa.int32()),
         pa.field("heading", pa.string()), pa.field("text", pa.string()), pa.field("tokens", pa.int32()),
         pa.field("doc_hash", pa.string()), pa.field("ingested_at", pa.float64()),
+        *([pa.field("ingest_s", pa.float64())] if measured else []),
         pa.field("vector", pa.list_(pa.float32(), dimension)),
     ])
+
+
+def has_ingest_times(table) -> bool:
+    return "ingest_s" in table.schema.names
 
 
 def _open_or_create(db, name: str, schema):
@@ -346,16 +353,24 @@ def delete_document(table, doc_id: str) -> int:
 
 
 def list_documents(table) -> list[dict]:
-    """One row per document: doc_id, source, chunks, tokens, ingested_at."""
+    """One row per document: doc_id, source, chunks, tokens, ingested_at, ingest_s (measured seconds of its last
+    ingest; None for a table created before ingest times were recorded)."""
     if table.count_rows() == 0:
         return []
-    t = table.search().select(["doc_id", "source", "tokens", "ingested_at"]).limit(None).to_arrow()
+    cols = ["doc_id", "source", "tokens", "ingested_at"] + (["ingest_s"] if has_ingest_times(table) else [])
+    t = table.search().select(cols).limit(None).to_arrow()
     docs: dict[str, dict] = {}
-    for d, s, tok, at in zip(*(t.column(c).to_pylist() for c in ("doc_id", "source", "tokens", "ingested_at"))):
-        e = docs.setdefault(d, {"doc_id": d, "source": s, "chunks": 0, "tokens": 0, "ingested_at": at})
+    values = [t.column(c).to_pylist() for c in cols]
+    if len(values) == 4:
+        values.append([None] * t.num_rows)
+    for d, s, tok, at, sec in zip(*values):
+        e = docs.setdefault(d, {"doc_id": d, "source": s, "chunks": 0, "tokens": 0, "ingested_at": at,
+                                "ingest_s": None})
         e["chunks"] += 1
         e["tokens"] += tok or 0
         e["ingested_at"] = max(e["ingested_at"] or 0, at or 0)
+        if sec is not None:
+            e["ingest_s"] = max(e["ingest_s"] or 0.0, float(sec))
     return sorted(docs.values(), key=lambda e: e["doc_id"].lower())
 
 

@@ -44,7 +44,7 @@ def test_cli_compare_json_then_report(data_dir, tmp_path):
              data_dir)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["state"] == "done" and out["status"]["done"] == 2
+    assert out["state"] == "succeeded" and out["status"]["done"] == 2
     assert {(x["qid"], x["approach"], x["status"]) for x in out["rows"]} == {
         ("t1", "zs", "ok"), ("t2", "zs", "ok"), ("t1", "ft", "unavailable"), ("t2", "ft", "unavailable")}
     summ = {s["approach"]: s for s in out["summary"]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from core import jobs
 from core.compare import approach as A
 from core.compare import report, runner
 from core.compare.cost import CostModel
@@ -25,9 +26,10 @@ def _run(data_dir, records, names=("short", "long"), baseline=None):
     run_id = runner.create_run(specs, QS, baseline=baseline)
     d = runner.run_dir(run_id)
     for r in records:
-        runner._append(d / "results.jsonl", r)
-    runner.write_json_atomic(d / "status.json", {"state": "done", "done": len(records), "total": 4, "errors": 0,
-                                                 "message": "finished"})
+        jobs.append_jsonl(d / "results.jsonl", r)
+    folder = jobs.RunFolder(d)
+    folder.write_status({**folder.read_status(), "state": "succeeded", "done": len(records), "total": 4,
+                         "errors": 0, "message": "finished"})
     return run_id
 
 
@@ -69,7 +71,7 @@ def test_cut_last_line_is_skipped_and_next_append_starts_fresh(data_dir):
     with open(d / "results.jsonl", "a") as fh:
         fh.write('{"qid": "q2", "approach": "sh')               # a kill in the middle of a write
     assert [r["qid"] for r in runner.load_run(run_id).results] == ["q1"]
-    runner._append(d / "results.jsonl", _record("q2", "short", 0.7))
+    jobs.append_jsonl(d / "results.jsonl", _record("q2", "short", 0.7))
     assert sorted(r["qid"] for r in runner.load_run(run_id).results) == ["q1", "q2"]
     lines = (d / "results.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["qid"] == "q2"
@@ -80,3 +82,17 @@ def test_errored_answer_is_superseded_by_a_later_success(data_dir):
                              _record("q1", "short", 0.4)])
     (rec,) = runner.load_run(run_id).results
     assert rec["ok"] and rec["quality"] == 0.4
+
+
+def test_cached_report_is_built_once_and_rebuilt_when_the_run_changes(data_dir):
+    run_id = _run(data_dir, [_record("q1", "short", 0.5), _record("q1", "long", 0.6)])
+    first = report.cached(run_id, "html")
+    built = first.stat().st_mtime_ns
+    assert "Plotly.newPlot" in first.read_text() and not list(first.parent.glob(".report.html.*.tmp"))
+    assert report.cached(run_id, "html").stat().st_mtime_ns == built            # unchanged run: not rebuilt
+    jobs.append_jsonl(runner.run_dir(run_id) / "results.jsonl", _record("q2", "short", 0.9, answer="fresh"))
+    again = report.cached(run_id, "html")
+    assert again.stat().st_mtime_ns != built and "fresh" in again.read_text()   # a new answer: rebuilt
+    md = report.cached(run_id, "md", CostModel(mode="gpu", gpu_per_hour=3.6))
+    assert "self-hosted" in md.read_text()
+    assert "self-hosted" not in report.cached(run_id, "md").read_text()         # another cost model: rebuilt

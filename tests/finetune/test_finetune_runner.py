@@ -1,5 +1,5 @@
-"""Job lifecycle with real worker processes: queue, cancel (queued and running), crash -> failed, recovery from a
-fresh process (an app restart). The workers are stopped while they load, so no training time is spent here."""
+"""Job lifecycle with real worker processes: queue, cancel (queued and running), crash -> interrupted, recovery
+from a fresh process (an app restart). The workers are stopped while they load, so no training time is spent."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from core import jobs
 from core.errors import JobError
 from core.finetune import runner
 from core.finetune.datasets import load_file
@@ -50,13 +51,13 @@ def test_queue_cancel_crash_and_recovery(data_dir, hf_base, tmp_path):
     # cancel a queued job: it never starts
     assert runner.cancel(c.run_id).state == "cancelled"
 
-    # crash: kill A's process hard once it is working; reconcile marks it failed with its last log lines
-    _wait(lambda: "Run " in (a.dir / "train.log").read_text(errors="replace"), 90, "worker A to log")
+    # crash: kill A's process hard once it is working; reconcile marks it interrupted with its last log lines
+    _wait(lambda: "Run " in (a.dir / "worker.log").read_text(errors="replace"), 90, "worker A to log")
     os.killpg(runner.load_run(a.run_id).status["pid"], signal.SIGKILL)
-    _wait(lambda: not runner.pid_alive(a.status["pid"], a.run_id), 10, "A to die")
+    _wait(lambda: not jobs.is_alive(a.run_id), 10, "A to die")
     # the reconcile happens in a fresh process, as after an app restart
     states = {r["run_id"]: r["state"] for r in _cli("jobs", "list")["runs"]}
-    assert states[a.run_id] == "failed"
+    assert states[a.run_id] == "interrupted"
     fa = runner.load_run(a.run_id).status
     assert "crashed or was killed" in fa["error"] and fa["log_tail"] and fa["finished"]
 
@@ -66,24 +67,26 @@ def test_queue_cancel_crash_and_recovery(data_dir, hf_base, tmp_path):
     assert rb.status["pid"] != a.status["pid"]
 
     # cancel a running job: the worker stops and records 'cancelled' (never left 'running')
-    _wait(lambda: (rb.dir / "train.log").exists() and (rb.dir / "train.log").stat().st_size > 0, 90, "B to log")
+    _wait(lambda: (rb.dir / "worker.log").exists() and (rb.dir / "worker.log").stat().st_size > 0, 90, "B to log")
     t0 = time.time()
     done = runner.cancel(b.run_id, timeout=30)
     assert done.state == "cancelled" and time.time() - t0 < 35
-    assert not runner.pid_alive(rb.status["pid"], b.run_id)
+    _wait(lambda: not jobs.is_alive(b.run_id), 10, "B's worker to exit")
     assert not [r for r in runner.list_runs() if r.state in ("queued", "running")]
     with pytest.raises(JobError, match="No fine-tuning run"):
         runner.load_run("ft-nope")
 
 
-def test_reconcile_marks_a_dead_pid_failed(data_dir, tmp_path):
-    """A status.json left 'running' by a process that no longer exists (machine reboot) becomes failed."""
+def test_reconcile_marks_a_dead_pid_interrupted(data_dir, tmp_path):
+    """A status.json left 'running' by a process that no longer exists (machine reboot) becomes interrupted."""
     ds = load_file(small_train_file(tmp_path, 4))
     run = runner.create_run(preset_spec("quick"), ds)
-    (run.dir / "train.log").write_text("loading\nRuntimeError: out of memory\n")
+    (run.dir / "worker.log").write_text("loading\nRuntimeError: out of memory\n")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    runner.update_status(run.dir, state="running", pid=dead.pid)
+    folder = jobs.RunFolder(run.dir)
+    folder.write_status({**folder.read_status(), "state": "running", "pid": dead.pid})
     assert runner.reconcile(start=False) == [run.run_id]
     st = runner.load_run(run.run_id).status
-    assert st["state"] == "failed" and "out of memory" in st["error"] and st["log_tail"][-1].endswith("out of memory")
+    assert st["state"] == "interrupted" and "out of memory" in st["error"]
+    assert st["log_tail"][-1].endswith("out of memory")

@@ -119,6 +119,25 @@ def test_cli_export_and_show(trained, tmp_path):
     assert d["status"]["state"] == "succeeded" and len(d["metrics"]) >= 10 and d["spec"]["name"] == "ci-run"
 
 
+def test_parity_check_and_exports_run_as_jobs_in_their_own_process(trained):
+    """What the page starts: the parity check and the exports are job kinds, run by a worker process (the full
+    fp32 model is never loaded in the UI process); the page only reads their results."""
+    from pathlib import Path
+
+    from core import jobs
+    from core.finetune import export, parity
+
+    ex = jobs.wait(export.start_job(trained.run_id, "peft"), timeout=600)
+    assert ex.state == "succeeded", ex.error
+    assert ex.result["format"] == "peft" and Path(ex.result["path"]).is_dir() and ex.pid != os.getpid()
+    assert export.latest_export(trained.run_id, "peft")["result"]["path"] == ex.result["path"]
+    pj = jobs.wait(parity.start_job(trained.run_id, "gguf-lora", n_prompts=1, max_new_tokens=16), timeout=900)
+    assert pj.state == "succeeded", pj.error
+    assert pj.result["exported_file"].endswith("adapter.gguf") and pj.pid != os.getpid()
+    assert parity.saved_parity(trained.dir, "gguf-lora")["score"] == pj.result["score"]
+    assert parity.latest_job(trained.run_id, "gguf-lora")["id"] == pj.id
+
+
 def test_peft_trl_fallback_runs_the_same_spec(data_dir, hf_base, tmp_path):
     """trainer=peft+trl (what runs when Unsloth cannot import) trains, exports and registers the same way."""
     spec = preset_spec("quick").replace(max_steps=3, batch_size=2, max_seq_len=256, eval_steps=0, val_fraction=0.0,

@@ -37,6 +37,44 @@ def test_ingest_lists_documents_with_chunk_counts(kb):
     assert len(ids) == len(set(ids))
 
 
+def test_each_document_records_its_measured_ingest_time(kb):
+    """The collection keeps how long each document took (read + chunk + embed), so the decision report's
+    indexing cost and maintenance time are measured, not estimated from chunk counts."""
+    _, results = kb
+    docs = {d["doc_id"]: d for d in api.list_documents("kb")}
+    for r in results:
+        assert docs[r.doc_id]["ingest_s"] > 0 and docs[r.doc_id]["ingest_s"] <= r.seconds
+    info = next(c for c in api.list_collections() if c.name == "kb")
+    assert info.n_docs == 5 and info.ingest_seconds == pytest.approx(sum(d["ingest_s"] for d in docs.values()),
+                                                                      abs=1e-3)
+
+
+def test_unchanged_reingest_keeps_the_measured_time_and_old_tables_still_ingest(data_dir, tmp_path):
+    doc = tmp_path / "hours.md"
+    doc.write_text("# Hours\n\nThe office opens at nine and closes at five.\n", encoding="utf-8")
+    api.ingest_paths([doc], "timed")
+    before = api.list_documents("timed")[0]["ingest_s"]
+    again = api.ingest_paths([doc], "timed")[0]
+    assert again.skipped_unchanged and api.list_documents("timed")[0]["ingest_s"] == before > 0
+    # a table created before ingest times were recorded (no ingest_s column) keeps working, times unknown
+    emb = api.get_embedder()
+    db = store.connect()
+    cfg = store.get_active("timed")
+    old_name = cfg.table_name + "_old"
+    db.create_table(old_name, schema=store.chunk_schema(emb.dimension, measured=False))
+    old = store.open_table(old_name)
+    from core.rag import ingest
+    from core.rag.chunkers import get_chunker
+    from core.rag.loaders import load_path
+
+    res = ingest.FileResult(file="hours.md", doc_id="hours.md")
+    prep = ingest._prepare(load_path(doc, doc_id="hours.md"), old, emb, get_chunker(None, 200, 32,
+                                                                                    max_tokens=emb.max_tokens), res, 0)
+    prep.vectors = list(emb.encode([p.text for p in prep.pieces]))
+    ingest._store(prep, old, emb)
+    assert [d["ingest_s"] for d in store.list_documents(old)] == [None] and res.ok
+
+
 def test_browse_chunks_in_order(kb):
     chunks = api.document_chunks("kb", "plans-and-limits.md")
     assert [c["position"] for c in chunks] == list(range(len(chunks)))

@@ -1,5 +1,5 @@
-"""Ingest jobs: a real worker process (`python -m core.rag.worker`) per job, a real LanceDB folder, the real
-embedder; status.json read back as the page reads it."""
+"""Ingest jobs: a real worker process (`python -m core.jobs.worker`, kind "ingest") per job, a real LanceDB
+folder, the real embedder; status.json read back as the page reads it."""
 from __future__ import annotations
 
 import io
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import JobError
+from core.jobs import lock
 from core.rag import api, jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +95,7 @@ def test_upload_job_reports_bad_files_and_ingests_the_rest(data_dir):
     assert set(by) == {u[0] for u in uploads}
     assert not by["empty.txt"]["ok"] and "empty" in by["empty.txt"]["error"]
     assert not by["corrupt.pdf"]["ok"] and "damaged" in by["corrupt.pdf"]["error"]
+    assert not (folder / "inputs").exists()                 # the upload copies are deleted when the job ends
     assert by["notes #1.md"]["ok"] and by["team-and-roles.txt"]["ok"] and by["../../../etc/evil name?.md"]["ok"]
     assert (job.ok, job.failed) == (3, 2)
     assert sorted(d["doc_id"] for d in api.list_documents("jobs2")) == ["evil name_.md", "notes #1.md",
@@ -103,20 +105,22 @@ def test_upload_job_reports_bad_files_and_ingests_the_rest(data_dir):
 
 
 @pytest.mark.slow      # starts a worker process that loads the embedder (~5-10 s)
-def test_killed_worker_is_marked_failed_and_sample_job_is_not_started_twice(data_dir):
+def test_killed_worker_is_marked_interrupted_and_sample_job_is_not_started_twice(data_dir):
     job_id = jobs.ensure_sample_job()
     assert job_id
     assert jobs.ensure_sample_job() == job_id                 # a second visit finds the running job
     folder = jobs.job_dir(job_id)
-    pid = wait_for(lambda: (folder / "pid").is_file() and int((folder / "pid").read_text()))
+    worker = folder / "worker.json"
+    pid = wait_for(lambda: worker.is_file() and json.loads(worker.read_text())["pid"])
     os.kill(pid, signal.SIGKILL)
     changed = wait_for(lambda: jobs.reconcile(), timeout=10)
     assert changed == [job_id]
     job = jobs.read_job(job_id)
-    assert job.state == "failed" and job.finished
+    assert job.state == "interrupted" and job.finished
     assert f"pid {pid}" in job.error and "stopped before finishing" in job.error
+    assert all(f["stage"] == "not ingested" for f in job.files if not f["result"])
     assert jobs.active_jobs() == []
-    # a failed sample job is not restarted on every page visit; the page offers a button instead
+    # an interrupted sample job is not restarted on every page visit; the page offers a button instead
     assert jobs.ensure_sample_job() is None
 
 
@@ -155,8 +159,9 @@ def test_cancel_stops_the_worker_and_keeps_the_sample_job_from_restarting(data_d
     assert job_id
     job = jobs.cancel(job_id)
     assert job.state == "cancelled"
-    pid = job.pid or jobs._pid_of(jobs.job_dir(job_id), {})
-    assert pid is None or not jobs._alive(pid)
+    from core import jobs as joblayer
+    wait_for(lambda: not joblayer.is_alive(job_id), timeout=10)       # the worker process has ended
+    assert job.pid is None or lock.is_zombie_or_gone(job.pid)
     assert jobs.active_jobs() == []
     assert jobs.ensure_sample_job() is None
     assert jobs.ensure_sample_job(retry_failed=True) is not None

@@ -66,7 +66,7 @@ def test_stored_run_shows_results_charts_and_report(data_dir):
     specs = [A.ApproachSpec("zs", prompt="zero_shot"), A.ApproachSpec("fs", prompt="few_shot"),
              A.ApproachSpec("ft", "ft:latest", "zero_shot")]
     run_id = runner.create_run(specs, scenario_questions(limit=2), max_tokens=24)
-    assert runner.run_batch(runner.run_dir(run_id))["state"] == "done"
+    assert runner.run_batch(runner.run_dir(run_id))["state"] == "succeeded"
     at = _app()
     at.query_params["run"] = run_id
     at.run()

@@ -30,10 +30,10 @@ def test_classic_batch_matrix_chart_and_export(streamlit_server, page, tmp_path)
     progress.first.wait_for(timeout=60_000)
     deadline = time.time() + 600
     while time.time() < deadline:
-        if page.get_by_text("done:", exact=False).count() or page.get_by_text("failed:").count():
+        if page.get_by_text("succeeded:", exact=False).count() or page.get_by_text("failed:").count():
             break
         time.sleep(0.5)
-    page.get_by_text("done:", exact=False).first.wait_for(timeout=10_000)
+    page.get_by_text("succeeded:", exact=False).first.wait_for(timeout=10_000)
     wait_script_idle(page)
     assert not page.locator('[data-testid="stException"]').count()
 

@@ -87,3 +87,27 @@ def test_start_then_cancel_from_the_page(at, data_dir):
         assert runner.load_run(run_id).state == "cancelled"
     at.run()
     assert any(run_id in str(v) for v in _df(at, "run")["run"])
+
+
+def test_opening_the_page_never_starts_a_queued_job(data_dir, tmp_path):
+    """A job left queued (its predecessor crashed) stays queued when the page is opened; the page offers to
+    start it, and only that click starts a worker."""
+    from core import jobs
+    from core.finetune.datasets import load_file
+    from core.finetune.spec import preset_spec
+    from tests.finetune.ft_helpers import small_train_file
+
+    link_model_into(data_dir)
+    run = runner.create_run(preset_spec("quick").replace(max_steps=500), load_file(small_train_file(tmp_path, 4)))
+    folder = jobs.RunFolder(run.dir)
+    folder.write_status({**folder.read_status(), "hold": False})        # queued, waiting for its turn
+    app = AppTest.from_file(PAGE, default_timeout=180)
+    app.run()
+    assert not app.exception
+    job = jobs.read(run.run_id)
+    assert job.state == "queued" and not job.alive and not (run.dir / "worker.json").exists()
+    app.button(key="ft_start_next").click().run()
+    assert not app.exception
+    assert jobs.read(run.run_id).state == "running" and (run.dir / "worker.json").exists()
+    assert jobs.cancel(run.run_id, grace_s=5).state == "cancelled"
+

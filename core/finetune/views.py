@@ -1,0 +1,84 @@
+"""Tables and charts of the Fine-Tune page, shaped here so the page only lays them out (no streamlit here)."""
+from __future__ import annotations
+
+import time
+
+
+def loss_rows(metrics: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(rows with a train loss, rows with an eval loss) of a run's metrics.jsonl."""
+    return ([m for m in metrics if m.get("loss") is not None], [m for m in metrics if m.get("eval_loss") is not None])
+
+
+def headline(status: dict, metrics: list[dict]) -> dict:
+    """The five numbers shown above the curve, formatted: train loss (+ change), eval loss, tokens/s, RSS, lr."""
+    train, evals = loss_rows(metrics)
+    last = train[-1] if train else {}
+    rss = status.get("rss_mb") or (metrics[-1].get("rss_mb") if metrics else 0) or 0
+    return {"train_loss": f"{last['loss']:.3f}" if train else "–",
+            "train_delta": f"{train[-1]['loss'] - train[0]['loss']:.3f}" if len(train) > 1 else None,
+            "eval_loss": f"{evals[-1]['eval_loss']:.3f}" if evals else "–",
+            "tokens_per_s": f"{last['tokens_per_s']:.0f}" if last.get("tokens_per_s") else "–",
+            "rss": f"{rss:.0f} MB",
+            "lr": f"{last['learning_rate']:.2e}" if last.get("learning_rate") is not None else "–"}
+
+
+def step_text(status: dict, active: bool) -> str:
+    step, total = int(status.get("step") or 0), int(status.get("max_steps") or 0)
+    eta = status.get("eta_s")
+    text = f"Step {step}/{total}"
+    if active and status.get("state") == "running" and eta:
+        text += f" · ETA {fmt_s(eta)}"
+    if status.get("seconds_per_step"):
+        text += f" · {status['seconds_per_step']:.2f} s/step"
+    return text
+
+
+def fmt_s(sec) -> str:
+    if sec is None:
+        return "–"
+    sec = int(sec)
+    return f"{sec // 60} min {sec % 60:02d} s" if sec >= 60 else f"{sec} s"
+
+
+def curves_figure(runs: list, height: int = 320):
+    """Train (solid) and eval (dashed) loss per step of one or more runs (finetune.runner.Run) overlaid."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for run in runs:
+        train, evals = loss_rows(run.metrics)
+        label = run.status.get("name") or run.run_id
+        suffix = f" · {label}" if len(runs) > 1 else ""
+        if train:
+            fig.add_trace(go.Scatter(x=[m["step"] for m in train], y=[m["loss"] for m in train], mode="lines+markers",
+                                     name=f"train loss{suffix}", marker={"size": 4}))
+        if evals:
+            fig.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
+                                     mode="lines+markers", name=f"eval loss{suffix}", line={"dash": "dash"},
+                                     marker={"size": 7}))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="step",
+                      yaxis_title="loss", legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def run_rows(runs: list, icons: dict) -> list[dict]:
+    """The Runs table: one row per run with its final metrics."""
+    rows = []
+    for r in runs:
+        final = r.status.get("final") or {}
+        rows.append({
+            "run": r.run_id, "name": r.status.get("name"), "state": f"{icons.get(r.state, '')} {r.state}",
+            "trainer": r.status.get("trainer"), "steps": f"{r.status.get('step')}/{r.status.get('max_steps')}",
+            "first loss": final.get("first_loss"), "last loss": final.get("last_loss"),
+            "eval loss": final.get("eval_loss"), "train s": final.get("train_seconds"),
+            "s/step": final.get("seconds_per_step"), "peak MB": final.get("peak_rss_mb"),
+            "adapter sha256": (final.get("adapter_sha256") or "")[:12],
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.status.get("created") or 0)),
+        })
+    return rows
+
+
+def parity_rows(report: dict) -> list[dict]:
+    return [{"prompt": r["prompt"], "in-process (PEFT)": r["in_process"], "exported (llama.cpp)": r["exported"],
+             "similarity": r["similarity"], "base without adapter": r["base"], "base similarity": r["base_similarity"]}
+            for r in report["rows"]]
