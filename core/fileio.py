@@ -49,3 +49,40 @@ def file_lock(path: Path, blocking: bool = True):
         yield held
     finally:
         os.close(fd)   # closing the descriptor releases the lock
+
+
+@contextmanager
+def atomic_writer(path: Path, encoding: str = "utf-8"):
+    """A text file handle whose content replaces `path` atomically when the block ends without an error:
+    written to a unique temp file beside it, flushed and fsynced, renamed over `path`, the folder fsynced.
+    On an error the temp file is removed and `path` is untouched."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "w", encoding=encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Replace `path` with `text` atomically and durably (see atomic_writer)."""
+    with atomic_writer(path, encoding) as fh:
+        fh.write(text)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -6,6 +6,7 @@ import streamlit as st
 from core.config import get_settings
 from core.errors import WorkbenchError
 from core.llm.base import Usage
+from ui.safe import escape_markdown
 
 
 def page_setup(title: str, icon: str = "🧪") -> None:
@@ -71,9 +72,10 @@ def show_usage(usage: Usage | None, container=None) -> None:
 
 
 def show_error(exc: Exception, container=None) -> None:
-    """Typed workbench errors as a clear message; anything else also shows its type so it can be reported."""
+    """Typed workbench errors as a clear message; anything else also shows its type so it can be reported.
+    Messages quote file names, model output and server replies: escaped, never rendered as Markdown."""
     c = container or st
     if isinstance(exc, WorkbenchError):
-        c.error(str(exc))
+        c.error(escape_markdown(str(exc)))
     else:
-        c.error(f"Unexpected error ({type(exc).__name__}): {exc}")
+        c.error(escape_markdown(f"Unexpected error ({type(exc).__name__}): {exc}"))

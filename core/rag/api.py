@@ -32,6 +32,7 @@ class CollectionInfo:
     documents: int
     table_version: int
     table_name: str
+    disk_bytes: int | None = None      # the index table's folder on disk (None on an object store)
 
     @property
     def chunk_settings(self) -> str:
@@ -46,7 +47,7 @@ def _info(cfg: store.IndexConfig) -> CollectionInfo:
     rows = t.count_rows()
     docs = len(store.list_documents(t)) if rows else 0
     return CollectionInfo(cfg.collection, cfg.embedder, cfg.dimension, cfg.chunker, cfg.chunk_size, cfg.overlap,
-                          rows, docs, t.version, cfg.table_name)
+                          rows, docs, t.version, cfg.table_name, store.table_disk_bytes(cfg.table_name))
 
 
 def list_collections() -> list[CollectionInfo]:
@@ -91,9 +92,15 @@ def document_chunks(collection: str, doc_id: str) -> list[dict]:
 
 
 def delete_document(collection: str, doc_id: str) -> int:
-    """Delete a document's chunks from the collection's active index. Returns the number of rows deleted."""
-    cfg = store.get_active(collection)
-    return store.delete_document(store.open_table(cfg.table_name), doc_id)
+    """Delete a document's chunks from the collection's active index (under the collection's write lock, so it
+    waits for an ingest's write in progress). Returns the number of rows deleted."""
+    with store.collection_lock(collection):
+        cfg = store.get_active(collection)
+        table = store.open_table(cfg.table_name)
+        n = store.delete_document(table, doc_id)
+        if n:
+            store.cleanup_versions(table)
+    return n
 
 
 def drop_collection(collection: str) -> int:
