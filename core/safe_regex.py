@@ -55,16 +55,16 @@ def _compile(pattern: str, flags: int):
 def compile_pattern(pattern, flags: int = 0):
     """The compiled pattern, or PatternError saying what is wrong with it."""
     if not isinstance(pattern, str):
-        raise PatternError(f"pattern {pattern!r} must be a string")
+        raise PatternError(f"invalid pattern {pattern!r}: it must be a string")
     if not pattern:
-        raise PatternError("empty regular expression (it would match every answer)")
+        raise PatternError("invalid pattern '': an empty regular expression would match every answer")
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise PatternError(f"pattern {_short(pattern)!r} is {len(pattern)} characters long; the limit is "
+        raise PatternError(f"invalid pattern {_short(pattern)!r}: {len(pattern)} characters long; the limit is "
                            f"{MAX_PATTERN_CHARS}")
     try:
         return _compile(pattern, flags)
     except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as exc:
-        raise PatternError(f"pattern {_short(pattern)!r} is not a valid regular expression ({exc})") from exc
+        raise PatternError(f"invalid pattern {_short(pattern)!r}: not a valid regular expression ({exc})") from exc
 
 
 def search(pattern, text: str, flags: int = 0, timeout: float = MATCH_TIMEOUT_S) -> bool:

@@ -8,11 +8,11 @@ Two ways to show such text, both here:
 - As plain text, no Markdown at all: `text()`, `stream()` (st.text elements). The default for bodies (answers,
   chunks, questions).
 - Inside a Markdown string (labels, captions, st.error, expander titles, a bold name in a sentence):
-  `escape_markdown()`, THE escaping helper. It backslash-escapes every ASCII punctuation character
-  (CommonMark allows that for all of them), so no image, link, autolink, HTML tag, entity, code span, emphasis,
-  heading, list, table, math or Streamlit directive (`:red[...]`, `:material/...:`) can form. It maps each
-  character on its own, so escape(a + b) == escape(a) + escape(b): streamed chunks can be escaped one by one and
-  a `![`...`](` split across chunks still never renders.
+  `escape_markdown()`, THE escaping helper (core.safe_text, shared with the Markdown report). It
+  backslash-escapes every ASCII punctuation character (CommonMark allows that for all of them), so no image,
+  link, autolink, HTML tag, entity, code span, emphasis, heading, list, table, math or Streamlit directive
+  (`:red[...]`, `:material/...:`) can form. It maps each character on its own, so escape(a + b) == escape(a) +
+  escape(b): streamed chunks can be escaped one by one and a `![`...`](` split across chunks still never renders.
 
 Streamlit widgets whose labels accept Markdown (st.expander, st.button, st.radio options, st.tabs, st.metric,
 st.caption, st.error/warning/info/success, st.toast, st.status, st.progress text) need `escape_markdown` on any
@@ -21,28 +21,14 @@ not Markdown and need nothing.
 """
 from __future__ import annotations
 
-import string
 import time
 from typing import Iterable
 
 import streamlit as st
 
-# Every ASCII punctuation character is backslash-escapable in CommonMark / GFM; escaping all of them (rather than
-# guessing which matter) also breaks GFM autolinks (http://, www., user@host) and Streamlit's own directives.
-_TABLE = {ord(ch): "\\" + ch for ch in string.punctuation}
-_TABLE[ord("\r")] = ""
-_TABLE[ord("\n")] = "  \n"       # keep the line break (a hard break), never a paragraph-syntax trigger
-_TABLE[ord("\t")] = " "
+from core.safe_text import escape_markdown  # THE escaping helper (per character; line breaks kept)
+
 RENDER_EVERY_S = 0.05            # a streamed element is re-rendered at most this often (and once at the end)
-
-
-def escape_markdown(text) -> str:
-    """`text` (any object, None = "") with every Markdown-significant character escaped; safe to embed in any
-    Markdown string. Per character: escaping chunks one by one equals escaping their concatenation."""
-    if text is None:
-        return ""
-    return str(text).translate(_TABLE)
-
 
 md = escape_markdown     # short alias for f-strings: st.markdown(f"**{md(name)}** has {n} chunks")
 
