@@ -29,7 +29,7 @@ def read_json(path: Path, default=None):
     """The parsed file, or `default` when it is missing or not valid JSON (e.g. being replaced right now)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):    # RecursionError: absurdly nested JSON
         return default
 
 

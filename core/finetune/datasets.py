@@ -140,11 +140,22 @@ def _records_json_array(text: str) -> tuple[list[tuple[int, object]], list[Probl
 def _records_csv(text: str) -> tuple[list[tuple[int, object]], list[Problem]]:
     records, problems = [], []
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        return [], []
+    try:
+        if not reader.fieldnames:
+            return [], []
+    except csv.Error as exc:
+        return [], [Problem(1, f"not a readable CSV header ({exc})")]
     cols = [c.strip().lower() for c in reader.fieldnames]
     reader.fieldnames = cols
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:   # e.g. a cell over the csv module's field size limit: the rest is unreadable
+            problems.append(Problem(reader.line_num, f"not readable as CSV ({exc}); the rest of the file was skipped"))
+            break
         line = reader.line_num
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
