@@ -2,10 +2,17 @@
 real CommonMark parser (markdown-it-py), whole or split into chunks at every position."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from markdown_it import MarkdownIt
 
-from core.safe_text import escape_markdown
+from core.safe_text import WJ, escape_markdown
+
+# The bare-URL and e-mail finders of Streamlit's frontend (remark-gfm autolink literal, copied from
+# streamlit/static/.../StreamlitMarkdown*.js): they run on the text AFTER escapes are resolved.
+FRONTEND_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)([^ \t\r\n]*)", re.I)
+FRONTEND_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)")
 
 HOSTILE = [
     "![](https://evil.example/?q=x)",
@@ -31,9 +38,16 @@ def _html(md_text: str) -> str:
     return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md_text)
 
 
+def _unescaped(md_text: str) -> str:
+    """The text nodes a renderer builds: backslash escapes and the two entities resolved."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md_text).replace("&lt;", "<").replace("&gt;", ">")
+
+
 def _assert_inert(md_text: str) -> None:
     html = _html(md_text)
     assert "<img" not in html and "<a " not in html, html
+    text = _unescaped(md_text)
+    assert not FRONTEND_URL.search(text) and not FRONTEND_EMAIL.search(text), text
     for tag in ("<h1", "<ul", "<ol", "<blockquote", "<hr", "<table", "<code", "<strong", "<em", "<del"):
         assert tag not in html, (tag, html)
 
@@ -50,8 +64,12 @@ def test_hostile_text_renders_as_its_own_characters(text):
 
 
 def test_the_raw_hostile_strings_do_render_as_links_and_images():
-    """The check above is meaningful: without escaping, the same parser produces <img> and <a>."""
+    """The checks above are meaningful: without escaping, the same parser produces <img> and <a>, and the
+    frontend's finders match the bare URL and address."""
     assert "<img" in _html(HOSTILE[0]) and "<a " in _html(HOSTILE[2]) and "<img" in _html(HOSTILE[9])
+    assert FRONTEND_URL.search(HOSTILE[11]) and FRONTEND_EMAIL.search(HOSTILE[11])
+    backslash_only = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", HOSTILE[11])     # escapes alone are not enough
+    assert FRONTEND_URL.search(_unescaped(backslash_only))
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -69,15 +87,17 @@ def test_escaping_is_per_character_so_chunks_are_safe_at_every_split(text):
 
 
 def test_bare_urls_are_not_autolinked():
-    """GFM autolinks (linkify) need a literal `http://`, `www.` or `x@y`: the escaped ':', '.', '@' break them."""
+    """Autolinks need a literal `http://`, `www.` or `x@y`, in the source (cmark-gfm, markdown-it) or in the
+    unescaped text (Streamlit's frontend): the escapes and word joiners break both."""
     esc = escape_markdown(HOSTILE[11])
     assert "http://" not in esc and "https://" not in esc and "www." not in esc and "user@" not in esc
-    assert "https\\:\\/\\/evil" in esc and "www\\.evil" in esc and "user\\@evil" in esc
+    assert f"https\\:{WJ}\\/\\/evil" in esc and f"www{WJ}\\.evil" in esc and f"user{WJ}\\@evil" in esc
+    assert _unescaped(esc).replace(WJ, "") == HOSTILE[11]          # the reader sees exactly the original
 
 
 def test_lt_gt_are_entities_and_numbers_can_stay_readable():
     assert escape_markdown("<b>") == "&lt;b&gt;"
     assert escape_markdown("a | b\nc", newline="space") == "a \\| b c"
     assert escape_markdown("costs 1.25 for 10,000", keep_numbers=True) == "costs 1.25 for 10,000"
-    assert escape_markdown("v1.2") == "v1\\.2"
+    assert escape_markdown("v1.2") == f"v1{WJ}\\.2"
     assert escape_markdown(None) == "" and escape_markdown(3) == "3"
