@@ -46,3 +46,13 @@ def escape_markdown(text, *, newline: str = "break", keep_numbers: bool = False)
         return ""
     out = str(text).translate(_SPACE if newline == "space" else _BREAK)
     return _NUMBER_SEP.sub(r"\1", out) if keep_numbers else out
+
+
+_UNESCAPE = re.compile("\\\\([!-/:-@\\[-`{-~])|&lt;|&gt;|" + WJ + "|  \n")
+_UNESCAPED = {"&lt;": "<", "&gt;": ">", WJ: "", "  \n": "\n"}
+
+
+def unescape_markdown(text: str) -> str:
+    """The original text of `escape_markdown(text)` (for tests and logs that read rendered element bodies);
+    one left-to-right pass, so an escaped `&` before `lt;` stays literal."""
+    return _UNESCAPE.sub(lambda m: m.group(1) if m.group(1) is not None else _UNESCAPED[m.group(0)], str(text or ""))

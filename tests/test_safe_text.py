@@ -7,7 +7,7 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from core.safe_text import WJ, escape_markdown
+from core.safe_text import WJ, escape_markdown, unescape_markdown
 
 # The bare-URL and e-mail finders of Streamlit's frontend (remark-gfm autolink literal, copied from
 # streamlit/static/.../StreamlitMarkdown*.js): they run on the text AFTER escapes are resolved.
@@ -101,3 +101,8 @@ def test_lt_gt_are_entities_and_numbers_can_stay_readable():
     assert escape_markdown("costs 1.25 for 10,000", keep_numbers=True) == "costs 1.25 for 10,000"
     assert escape_markdown("v1.2") == f"v1{WJ}\\.2"
     assert escape_markdown(None) == "" and escape_markdown(3) == "3"
+
+
+@pytest.mark.parametrize("text", HOSTILE + ["a\nb  c", "x &lt; y <z>", "tab\there"])
+def test_unescape_is_the_inverse(text):
+    assert unescape_markdown(escape_markdown(text)) == text.replace("\t", " ").replace("\r", "")
