@@ -29,6 +29,11 @@ _ENV = {
     "WORKBENCH_EMBEDDER": "embedder",
     "WORKBENCH_MAX_UPLOAD_MB": "max_upload_mb",
     "WORKBENCH_JOBS_KEEP": "jobs_keep",
+    # security and limits (core/paths.py, core/limits.py)
+    "WORKBENCH_PATH_ROOTS": "path_roots",
+    "WORKBENCH_MAX_BATCH_FILES": "max_batch_files",
+    "WORKBENCH_PARSE_TIMEOUT_S": "parse_timeout_s",
+    "WORKBENCH_PARSE_MEMORY_MB": "parse_memory_mb",
 }
 
 
@@ -46,6 +51,12 @@ class Settings:
     embedder: str = "all-MiniLM-L6-v2"        # packaged default; or a local sentence-transformers folder
     max_upload_mb: int = 50
     jobs_keep: int = 20                       # finished job folders kept per kind (core.jobs.retention)
+    # Folders and files typed in the UI must resolve under these roots (os.pathsep-separated; "" = the defaults:
+    # sample_docs/, the data folder and its import/ folder). The CLI is not limited. See core/paths.py.
+    path_roots: str = ""
+    max_batch_files: int = 500                # files per upload batch / UI folder ingest
+    parse_timeout_s: int = 120                # per-file parse time limit in the ingest sandbox (0 = in-process)
+    parse_memory_mb: int = 2048               # per-file parse address-space limit (RLIMIT_AS) in the sandbox
 
     # --- paths under the data folder ---
     @property
@@ -77,9 +88,14 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
+    @property
+    def import_dir(self) -> Path:
+        """Where to put files to ingest from the UI by path (always one of the allowed roots)."""
+        return self.data_dir / "import"
+
     def ensure_dirs(self) -> "Settings":
         for p in (self.data_dir, self.prompts_dir, self.runs_dir, self.adapters_dir, self.models_dir,
-                  self.compare_dir, self.cache_dir):
+                  self.compare_dir, self.cache_dir, self.import_dir):
             p.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -137,3 +137,38 @@ class RatingError(CompareError):
 # --- Advisor ------------------------------------------------------------------------------------------------
 class AdvisorError(WorkbenchError):
     """An advisor answer is out of range (e.g. a negative number of examples, an unknown frequency)."""
+
+
+# --- Security and limits ------------------------------------------------------------------------------------
+class PathNotAllowed(WorkbenchError):
+    """A path typed in the UI resolves (after symlinks) outside the configured roots (WORKBENCH_PATH_ROOTS)."""
+
+
+class TooManyFiles(WorkbenchError):
+    """A batch (upload or folder) has more files than WORKBENCH_MAX_BATCH_FILES."""
+
+
+class DocumentLimitExceeded(IngestError):
+    """A document is over a parsing limit: zip-bomb ratio, uncompressed size, PDF pages, characters, HTML depth."""
+
+
+class ParseTimeout(IngestError):
+    """Parsing one document took longer than the per-file time limit (WORKBENCH_PARSE_TIMEOUT_S)."""
+
+
+class ParseMemoryExceeded(IngestError):
+    """Parsing one document needed more memory than the per-file limit (WORKBENCH_PARSE_MEMORY_MB)."""
+
+
+class PatternError(WorkbenchError, ValueError):
+    """A regular expression from a question file or scenario is invalid, too long or too slow.
+
+    Also a ValueError, so a line-by-line parser that turns ValueError into "line N: ..." reports it by line."""
+
+
+class TemplateFieldError(PromptError):
+    """A prompt template field carries a format spec or a conversion (`{question:>999999999}`, `{x!r}`)."""
+
+
+class CollectionBusy(WorkbenchError):
+    """Another writer holds the collection's lock for longer than the wait allowed."""

@@ -29,7 +29,7 @@ def read_json(path: Path, default=None):
     """The parsed file, or `default` when it is missing or not valid JSON (e.g. being replaced right now)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):    # RecursionError: absurdly nested JSON
         return default
 
 
@@ -72,3 +72,40 @@ def append_jsonl(path: Path, record: dict) -> None:
             os.fsync(fh.fileno())
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def atomic_writer(path: Path, encoding: str = "utf-8"):
+    """A text file handle whose content replaces `path` atomically when the block ends without an error:
+    written to a unique temp file beside it, flushed and fsynced, renamed over `path`, the folder fsynced.
+    On an error the temp file is removed and `path` is untouched."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "w", encoding=encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Replace `path` with `text` atomically and durably (see atomic_writer)."""
+    with atomic_writer(path, encoding) as fh:
+        fh.write(text)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

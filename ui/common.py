@@ -1,7 +1,6 @@
 """Widgets every page uses: backend/model picker, usage metrics, error display. No torch import here."""
 from __future__ import annotations
 
-import re
 
 import streamlit as st
 
@@ -9,6 +8,7 @@ from core.config import get_settings
 from core.errors import WorkbenchError
 from core.llm.base import Usage
 from ui import nav
+from ui.safe import escape_markdown
 
 
 def page_setup(page_id: str) -> None:
@@ -129,17 +129,16 @@ def show_usage(usage: Usage | None, container=None) -> None:
 
 
 def show_error(exc: Exception, container=None) -> None:
-    """Typed workbench errors as a clear message; anything else also shows its type so it can be reported."""
+    """Typed workbench errors as a clear message; anything else also shows its type so it can be reported.
+    Messages quote file names, model output and server replies: escaped, never rendered as Markdown."""
     c = container or st
     if isinstance(exc, WorkbenchError):
-        c.error(str(exc))
+        c.error(escape_markdown(str(exc)))
     else:
-        c.error(f"Unexpected error ({type(exc).__name__}): {exc}")
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+        c.error(escape_markdown(f"Unexpected error ({type(exc).__name__}): {exc}"))
 
 
 def md_escape(text) -> str:
-    """Text as literal Markdown (no links, emphasis or HTML from document, file or model text)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Text as literal Markdown (no links, emphasis or HTML from document, file or model text): the one
+    escaping helper, ui.safe.escape_markdown, under the name the page views use."""
+    return escape_markdown(str(text))

@@ -12,6 +12,7 @@ from core.compare.runner import RunData, load_run
 from core.compare.scores import EXPLAIN
 from core.compare.summary import matrix_rows, summarise
 from core.errors import CompareError, ExportError
+from core.safe_text import escape_markdown
 
 CONSIDERATIONS = (("accuracy", "Accuracy"), ("latency", "Latency"), ("cost", "Cost"), ("maintenance", "Maintenance"))
 ANSWER_CHARS = 400
@@ -33,11 +34,9 @@ def build(run_id: str, cost_model: CostModel | None = None, baseline: str | None
 
 # ---- Markdown ---------------------------------------------------------------------------------------------
 def _md(text) -> str:
-    t = "" if text is None else str(text)
-    t = t.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", " ")
-    for ch in "<>":
-        t = t.replace(ch, {"<": "&lt;", ">": "&gt;"}[ch])
-    return t
+    """One line of untrusted text for a Markdown table cell or sentence: every ASCII punctuation character
+    escaped (no link, image, autolink, HTML, emphasis or cell break can form; core.safe_text)."""
+    return escape_markdown(text, newline="space", keep_numbers=True)
 
 
 def _md_table(rows: list[dict], cols: list[str] | None = None) -> str:
@@ -67,7 +66,7 @@ def _provenance(run: RunData) -> list[dict]:
 def render_markdown(run: RunData, summary: dict) -> str:
     d = summary["decision"]
     st = run.status
-    lines = [f"# Decision report: {run.spec.get('name') or run.run_id}", "",
+    lines = [f"# Decision report: {_md(run.spec.get('name') or run.run_id)}", "",
              f"Run `{run.run_id}` · {summary['n_questions']} questions · state {run.state} "
              f"({st.get('done', 0)}/{st.get('total', 0)} answers, {st.get('errors', 0)} errors) · "
              f"generated {time.strftime('%Y-%m-%d %H:%M')}", ""]

@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 from core.citations import check_citations, strip_citations
 from core.jsonout import NotJSON, extract_json, schema_problem, validate_json_output
 from core.scenario import Question, VoiceCheck
+from core import safe_regex
+from core.errors import PatternError
 
 # Thresholds (documented in the UI and README).
 GROUNDED_THRESHOLD = 0.65     # answer sentence supported when its best cosine to a chunk or chunk sentence >= this
@@ -161,10 +163,10 @@ def patterns(answer: str, pats: Sequence[str]) -> Score:
         return na("no regex patterns defined for this question")
     ok = []
     for p in pats:
-        try:
-            ok.append(bool(re.search(p, answer or "", re.I | re.M)))
-        except re.error as exc:
-            return na(f"invalid pattern {p!r}: {exc}")
+        try:   # patterns come from question files: length-capped and time-limited (core.safe_regex)
+            ok.append(safe_regex.search(p, answer or "", re.I | re.M))
+        except PatternError as exc:
+            return na(str(exc))
     failed = [p for p, o in zip(pats, ok) if not o]
     return Score(sum(ok) / len(pats), f"{sum(ok)}/{len(pats)} patterns match" +
                  (f"; failed: {', '.join(failed[:3])}" if failed else ""))
@@ -200,11 +202,7 @@ def json_valid(answer: str, schema: dict | None) -> Score:
 
 # ---- behaviour -------------------------------------------------------------------------------------------
 def _flags(s: str) -> int:
-    f = 0
-    for ch, val in (("i", re.I), ("m", re.M), ("s", re.S)):
-        if ch in (s or ""):
-            f |= val
-    return f
+    return safe_regex.flags_from_letters(s)
 
 
 def voice(answer: str, checks: Sequence[VoiceCheck], tags: Sequence[str] = ()) -> Score:
@@ -213,7 +211,12 @@ def voice(answer: str, checks: Sequence[VoiceCheck], tags: Sequence[str] = ()) -
         return na("no voice checks apply to this question")
     if not (answer or "").strip():
         return Score(0.0, "empty answer", {c.name: False for c in applicable})
-    res = {c.name: re.search(c.pattern, answer, _flags(c.flags)) is not None for c in applicable}
+    res: dict[str, bool] = {}
+    for c in applicable:   # scenario voice checks: length-capped and time-limited like question patterns
+        try:
+            res[c.name] = safe_regex.search(c.pattern, answer, _flags(c.flags))
+        except PatternError as exc:
+            return na(f"voice check {c.name}: {exc}")
     failed = [n for n, ok in res.items() if not ok]
     return Score(sum(res.values()) / len(res), f"{sum(res.values())}/{len(res)} voice checks" +
                  (f"; failed: {', '.join(failed)}" if failed else ""), res)

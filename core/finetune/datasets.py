@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import DatasetError
+from core.fileio import atomic_writer
 
 FORMATS = ("chat", "alpaca", "sharegpt")
 ROLES = ("system", "user", "assistant")
@@ -80,6 +81,35 @@ class Dataset:
 
 
 # --- reading --------------------------------------------------------------------------------------------------
+# json.loads raises RecursionError (not a ValueError) on deeply nested input such as [[[[...]]]]: bad input too.
+TOO_DEEP = "the JSON is nested too deeply to read (thousands of levels of [ or {); a training row is a flat object"
+
+
+def _deepest_line(text: str) -> int:
+    """The line where bracket nesting first gets deepest (where a too-deep JSON document goes wrong)."""
+    depth = best = 0
+    line = best_line = 1
+    in_str = esc = False
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > best:
+                best, best_line = depth, line
+        elif ch in "]}":
+            depth -= 1
+    return best_line
+
 def _records_jsonl(text: str) -> tuple[list[tuple[int, object]], list[Problem]]:
     records, problems = [], []
     for i, line in enumerate(text.splitlines(), start=1):
@@ -90,6 +120,8 @@ def _records_jsonl(text: str) -> tuple[list[tuple[int, object]], list[Problem]]:
         except json.JSONDecodeError as exc:
             problems.append(Problem(i, f"not valid JSON ({exc.msg} at column {exc.colno}); each line must be one "
                                        "JSON object"))
+        except RecursionError:
+            problems.append(Problem(i, TOO_DEEP))
     return records, problems
 
 
@@ -98,6 +130,8 @@ def _records_json_array(text: str) -> tuple[list[tuple[int, object]], list[Probl
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [], [Problem(exc.lineno, f"not valid JSON ({exc.msg}); use JSONL: one JSON object per line")]
+    except RecursionError:
+        return [], [Problem(_deepest_line(text), TOO_DEEP)]
     if not isinstance(data, list):
         return [(1, data)], []
     return [(i + 1, obj) for i, obj in enumerate(data)], []   # "line" = item number for a JSON array
@@ -106,11 +140,22 @@ def _records_json_array(text: str) -> tuple[list[tuple[int, object]], list[Probl
 def _records_csv(text: str) -> tuple[list[tuple[int, object]], list[Problem]]:
     records, problems = [], []
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        return [], []
+    try:
+        if not reader.fieldnames:
+            return [], []
+    except csv.Error as exc:
+        return [], [Problem(1, f"not a readable CSV header ({exc})")]
     cols = [c.strip().lower() for c in reader.fieldnames]
     reader.fieldnames = cols
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:   # e.g. a cell over the csv module's field size limit: the rest is unreadable
+            problems.append(Problem(reader.line_num, f"not readable as CSV ({exc}); the rest of the file was skipped"))
+            break
         line = reader.line_num
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
@@ -125,6 +170,9 @@ def _records_csv(text: str) -> tuple[list[tuple[int, object]], list[Problem]]:
                     obj[k] = json.loads(v) if v.strip() else []
                 except json.JSONDecodeError as exc:
                     problems.append(Problem(line, f"column {k!r} is not valid JSON ({exc.msg})"))
+                    obj[k] = None
+                except RecursionError:
+                    problems.append(Problem(line, f"column {k!r}: {TOO_DEEP}"))
                     obj[k] = None
             else:
                 obj[k] = v
@@ -320,12 +368,12 @@ def split(rows: list[dict], val_fraction: float, seed: int = 42) -> tuple[list[d
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
+    """Write rows as JSONL: a unique temp file, fsynced, then renamed over `path` (never half a file)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_writer(path) as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def read_jsonl(path: Path) -> list[dict]:

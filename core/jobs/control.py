@@ -425,6 +425,9 @@ def start(job_id: str, kind: str | None = None) -> Job:
     """Start a queued job now, or resume a finished one of a resumable kind on the same folder."""
     k, f = _locate(job_id, kind)
     job = read(job_id, k.name)
+    if job.state in states.TERMINAL and not k.resumable:
+        # said first: the worker of a job that just ended may still hold its lock for its last words
+        raise JobError(f"This {k.title or k.name} job has ended ({job.state}); start a new one.")
     if job.alive:
         raise JobError(f"{(k.title or k.name).capitalize()} job {job_id} is already running.")
     if k.serial:

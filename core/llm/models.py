@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.config import Settings, get_settings
 from core.errors import ModelNotFound
+from core.fileio import write_json_atomic
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 ADAPTER_PREFIX = "ft:"
@@ -136,13 +137,13 @@ def register_adapter(name: str, gguf_file: Path, base_model: str, settings: Sett
     if Path(gguf_file).resolve() != target.resolve():
         tmp = folder / "adapter.gguf.tmp"
         shutil.copyfile(gguf_file, tmp)
+        with open(tmp, "rb+") as fh:      # durable before adapter.json points at it
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     known = set(AdapterInfo.__dataclass_fields__)
     info = AdapterInfo(name=name, base_model=base_model, gguf_path=str(target), sha256=file_sha256(target),
                        created=meta.pop("created", time.time()),
                        **{k: v for k, v in meta.items() if k in known and k != "extra"},
                        extra={**meta.get("extra", {}), **{k: v for k, v in meta.items() if k not in known}})
-    tmp_meta = folder / "adapter.json.tmp"
-    tmp_meta.write_text(json.dumps(asdict(info), indent=2), encoding="utf-8")
-    os.replace(tmp_meta, folder / "adapter.json")
+    write_json_atomic(folder / "adapter.json", asdict(info), indent=2)   # fsync + atomic replace, written last
     return info

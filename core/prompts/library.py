@@ -25,7 +25,7 @@ import yaml
 
 from core.config import SAMPLE_DOCS, get_settings
 from core.errors import PromptError
-from core.fileio import file_lock
+from core.fileio import file_lock, write_text_atomic
 from core.prompts.spec import NAME_RE, PromptSpec
 
 VERSION_RE = re.compile(r"^v(\d{4,})\.yaml$")
@@ -359,15 +359,7 @@ class PromptLibrary:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)      # fsync + atomic replace (core.fileio)
 
 
 def _link_exclusive(tmp: Path, target: Path, text: str) -> None:

@@ -9,7 +9,7 @@ import re
 import string
 from dataclasses import asdict, dataclass, field
 
-from core.errors import MissingVariable, PromptError
+from core.errors import MissingVariable, PromptError, TemplateFieldError
 from core.llm.base import GenParams, Message
 
 NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -69,11 +69,17 @@ class PromptSpec:
     def variables(self) -> list[str]:
         """Names of the {variables} in the template, in order, without duplicates."""
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(self.template) if f is not None]
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(self.template) if f is not None]
         except ValueError as exc:
             raise PromptError(f"Template of {self.name!r} has unbalanced braces ({exc}); write literal braces as {{{{ }}}}.") from exc
         out: list[str] = []
-        for n in names:
+        for n, spec, conv in fields:
+            # `{question:>999999999}` would allocate that width and `{x!r}` changes the text: only bare names.
+            if spec or conv is not None:
+                shown = "{" + n + (f"!{conv}" if conv is not None else "") + (f":{spec}" if spec else "") + "}"
+                raise TemplateFieldError(
+                    f"Template of {self.name!r} has {shown[:60]}: format specs (`:...`) and conversions (`!r`) are "
+                    f"not allowed in template fields; write {{{n}}}, or {{{{ }}}} for literal braces.")
             if not n.isidentifier():
                 raise PromptError(f"Template of {self.name!r} has an invalid variable {{{n}}}; use letters, digits and _.")
             if n not in out:

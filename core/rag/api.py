@@ -35,6 +35,7 @@ class CollectionInfo:
     table_name: str
     ingest_seconds: float | None = None    # measured ingest time of the documents below (None: not recorded)
     n_docs: int = 0                        # documents whose ingest time was measured
+    disk_bytes: int | None = None      # the index table's folder on disk (None on an object store)
 
     @property
     def chunk_settings(self) -> str:
@@ -51,7 +52,8 @@ def _info(cfg: store.IndexConfig) -> CollectionInfo:
     timed = [d["ingest_s"] for d in docs if d.get("ingest_s") is not None]
     return CollectionInfo(cfg.collection, cfg.embedder, cfg.dimension, cfg.chunker, cfg.chunk_size, cfg.overlap,
                           rows, len(docs), t.version, cfg.table_name,
-                          round(sum(timed), 4) if timed else None, len(timed))
+                          ingest_seconds=round(sum(timed), 4) if timed else None, n_docs=len(timed),
+                          disk_bytes=store.table_disk_bytes(cfg.table_name))
 
 
 def list_collections() -> list[CollectionInfo]:
@@ -96,9 +98,15 @@ def document_chunks(collection: str, doc_id: str) -> list[dict]:
 
 
 def delete_document(collection: str, doc_id: str) -> int:
-    """Delete a document's chunks from the collection's active index. Returns the number of rows deleted."""
-    cfg = store.get_active(collection)
-    return store.delete_document(store.open_table(cfg.table_name), doc_id)
+    """Delete a document's chunks from the collection's active index (under the collection's write lock, so it
+    waits for an ingest's write in progress). Returns the number of rows deleted."""
+    with store.collection_lock(collection):
+        cfg = store.get_active(collection)
+        table = store.open_table(cfg.table_name)
+        n = store.delete_document(table, doc_id)
+        if n:
+            store.cleanup_versions(table)
+    return n
 
 
 def drop_collection(collection: str) -> int:

@@ -55,6 +55,12 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("delete-document", help="Delete one document's chunks from a collection's active index.")
+    p.add_argument("doc_id", help="the document id shown by `collections --docs`")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_delete_document)
+
     p = sub.add_parser("collections", help="List collections (and documents with --docs).")
     p.add_argument("--docs", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -176,6 +182,17 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_delete_document(args) -> int:
+    from core.rag.api import delete_document
+    n = delete_document(args.collection, args.doc_id)     # waits for the collection's write lock
+    if args.json:
+        emit_json({"collection": args.collection, "doc_id": args.doc_id, "deleted_rows": n})
+    else:
+        print(f"deleted {n} chunks of {args.doc_id!r} from {args.collection!r}" if n else
+              f"{args.doc_id!r} is not in collection {args.collection!r}")
+    return 0 if n else 1
+
+
 def cmd_collections(args) -> int:
     from core.rag.api import list_collections, list_documents
     cols = list_collections()
@@ -184,7 +201,8 @@ def cmd_collections(args) -> int:
                                    for c in cols]})
     else:
         for c in cols:
-            print(f"{c.name}: {c.documents} docs, {c.rows} chunks, {c.embedder}, {c.chunk_settings}, v{c.table_version}")
+            disk = f", {c.disk_bytes / 1e6:.1f} MB on disk" if c.disk_bytes is not None else ""
+            print(f"{c.name}: {c.documents} docs, {c.rows} chunks, {c.embedder}, {c.chunk_settings}, v{c.table_version}{disk}")
             if args.docs:
                 for d in list_documents(c.name):
                     print(f"    {d['doc_id']}: {d['chunks']} chunks")

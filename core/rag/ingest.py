@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from core.errors import EmptyDocument, IngestError, WorkbenchError
+from core import limits
+from core.errors import EmptyDocument, IngestError, PathNotAllowed, WorkbenchError
+from core.paths import check_batch_size
 from core.rag import loaders, store
 from core.rag.chunkers import get_chunker
 from core.rag.embedders import get_embedder
@@ -60,16 +62,31 @@ def chunk_id(doc_id: str, text: str, position: int) -> str:
 Item = tuple[str, str, Callable[[], loaders.Document]]
 
 
-def _items_from_paths(paths: Iterable[Path], max_mb: int) -> list[Item]:
+def _failing(exc: Exception) -> Callable[[], loaders.Document]:
+    def load() -> loaders.Document:
+        raise exc
+    return load
+
+
+def _items_from_paths(paths: Iterable[Path], max_mb: int, roots: list[Path] | None = None) -> list[Item]:
+    """`roots` (the UI's allowed folders, core.paths.path_roots()): every file, after its symlinks are followed,
+    must lie under one of them; one that does not gets an error item instead of being read."""
+    from core.paths import is_under
     items: list[Item] = []
     for p in paths:
         p = Path(p)
         if not p.exists():
             items.append((p.name or str(p), loaders.sanitize_name(p.name),
-                          lambda p=p: (_ for _ in ()).throw(IngestError(f"{p}: no such file or folder."))))
+                          _failing(IngestError(f"{p}: no such file or folder."))))
             continue
         for f, doc_id in loaders.expand_paths([p]):
-            items.append((f.name, doc_id, lambda f=f, d=doc_id: loaders.load_path(f, max_mb=max_mb, doc_id=d)))
+            if roots is not None and not is_under(f.resolve(), roots):
+                items.append((f.name, doc_id, _failing(PathNotAllowed(
+                    f"{f.name}: it links to a place outside the folders this app may read; it was not read."))))
+                continue
+            items.append((f.name, doc_id, lambda f=f, d=doc_id: limits.load_path(f, max_mb=max_mb, doc_id=d)))
+    if roots is not None:
+        check_batch_size(len(items))
     return items
 
 
@@ -77,7 +94,8 @@ def _items_from_uploads(files: Iterable[tuple[str, bytes]], max_mb: int) -> list
     items: list[Item] = []
     for name, data in files:
         doc_id = loaders.sanitize_name(name)
-        items.append((str(name), doc_id, lambda n=name, b=data, d=doc_id: loaders.load_bytes(b, n, max_mb=max_mb, doc_id=d)))
+        items.append((str(name), doc_id, lambda n=name, b=data, d=doc_id: limits.load_bytes(b, n, max_mb=max_mb, doc_id=d)))
+    check_batch_size(len(items), "uploaded files")
     return items
 
 
@@ -88,18 +106,20 @@ def _items_from_saved(entries: Iterable[dict], max_mb: int) -> list[Item]:
         name, doc_id = str(e.get("name") or "document"), str(e.get("doc_id") or loaders.sanitize_name(e.get("name")))
         if e.get("error") or not e.get("path"):
             err = IngestError(str(e.get("error") or f"{name}: the upload was not saved."))
-            items.append((name, doc_id, lambda err=err: (_ for _ in ()).throw(err)))
+            items.append((name, doc_id, _failing(err)))
         else:
             items.append((name, doc_id, lambda p=Path(e["path"]), n=name, d=doc_id:
-                          loaders.load_path(p, max_mb=max_mb, doc_id=d, display=n)))
+                          limits.load_path(p, max_mb=max_mb, doc_id=d, display=n)))
+    check_batch_size(len(items), "uploaded files")
     return items
 
 
-def plan_items(paths: Iterable[Path] = (), saved: Iterable[dict] = ()) -> list[Item]:
-    """The files a batch will ingest, in order: (display name, doc id, loader). Cheap: nothing is read yet."""
+def plan_items(paths: Iterable[Path] = (), saved: Iterable[dict] = (), roots: list[Path] | None = None) -> list[Item]:
+    """The files a batch will ingest, in order: (display name, doc id, loader). Cheap: nothing is read yet.
+    `roots`: for paths typed in the UI, the allowed folders (core.paths.path_roots()); None = no limit (CLI)."""
     from core.config import get_settings
     max_mb = get_settings().max_upload_mb
-    return _items_from_paths(paths, max_mb) + _items_from_saved(saved, max_mb)
+    return _items_from_paths(paths, max_mb, roots) + _items_from_saved(saved, max_mb)
 
 
 def run_items(items: list[Item], collection: str, chunker: str | None = None, chunk_size: int | None = None,
@@ -133,6 +153,14 @@ def ingest_uploads(files: list[tuple[str, bytes]], collection: str, chunker: str
 def _run(items: list[Item], collection: str, chunker_name: str | None, size: int | None, overlap: int | None,
          progress: Callable[[IngestProgress], None] | None, embedder_name: str | None,
          on_result: Callable[[int, FileResult], None] | None = None) -> list[FileResult]:
+    # Every file is parsed in a child process with a per-file time and memory limit (core.limits).
+    with limits.active_sandbox():
+        return _run_batch(items, collection, chunker_name, size, overlap, progress, embedder_name, on_result)
+
+
+def _run_batch(items: list[Item], collection: str, chunker_name: str | None, size: int | None, overlap: int | None,
+               progress: Callable[[IngestProgress], None] | None, embedder_name: str | None,
+               on_result: Callable[[int, FileResult], None] | None = None) -> list[FileResult]:
     store.validate_collection(collection)
     emb = get_embedder(embedder_name)
     ch = get_chunker(chunker_name, size, overlap, max_tokens=emb.max_tokens)
@@ -209,7 +237,7 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
             fail(i, name, res, exc, t0)
     flush()
     if changed:
-        store.update_indexes(table)
+        store.maintain(table)           # indexes up to date, old table versions cleaned up (under the lock)
     return [r for r in results if r is not None]
 
 

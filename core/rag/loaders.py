@@ -11,11 +11,22 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from core.errors import CorruptDocument, EmptyDocument, FileTooLarge, IngestError, UnsupportedFile
+from core.errors import (CorruptDocument, DocumentLimitExceeded, EmptyDocument, FileTooLarge, IngestError,
+                         UnsupportedFile)
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
              ".pdf": "pdf", ".docx": "docx"}
 _ODD = re.compile(r"[^A-Za-z0-9._ ()\-+#,@=]")
+
+# Parsing limits (each breach is a per-file DocumentLimitExceeded; the rest of a batch goes on). Time and memory
+# per file are limited by the parse sandbox (core.limits), which runs these loaders in a child process.
+MAX_TEXT_CHARS = 10_000_000         # extracted characters per document (~4,000 pages of prose)
+MAX_PDF_PAGES = 2_000
+DOCX_MAX_UNCOMPRESSED = 200 * 1024 * 1024    # sum of the declared member sizes of a .docx (a zip)
+DOCX_MAX_RATIO = 100                # uncompressed/compressed of one member over DOCX_RATIO_MIN_BYTES
+DOCX_RATIO_MIN_BYTES = 1024 * 1024
+DOCX_MAX_MEMBERS = 10_000
+HTML_MAX_DEPTH = 1_000              # element nesting; block extraction costs O(elements x depth)
 
 
 class EncryptedDocument(IngestError):
@@ -83,19 +94,46 @@ def _decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def _html_to_text(html: str) -> str:
-    from bs4 import BeautifulSoup
+def _too_many_chars(name: str, n: int) -> DocumentLimitExceeded:
+    return DocumentLimitExceeded(f"{name}: over {MAX_TEXT_CHARS:,} characters of text ({n:,} so far); split the "
+                                 "document into smaller files.")
+
+
+_HTML_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "th", "blockquote", "dt", "dd")
+_HTML_CONTAINERS = frozenset(("li", "p", "td", "th", "blockquote", "dd"))
+
+
+def _html_to_text(html: str, name: str = "document") -> str:
+    from bs4 import BeautifulSoup, Tag
 
     soup = BeautifulSoup(html, "html.parser")
+    # One pass in document order (parents come before children): nesting depth and "inside a container" per
+    # element, so the block loop below never walks up the tree (that was O(elements x depth)).
+    depth: dict[int, int] = {id(soup): 0}
+    inside: dict[int, bool] = {id(soup): False}
+    for el in soup.descendants:
+        if not isinstance(el, Tag):
+            continue
+        par = el.parent
+        d = depth[id(par)] + 1
+        if d > HTML_MAX_DEPTH:
+            raise DocumentLimitExceeded(f"{name}: the HTML nests elements more than {HTML_MAX_DEPTH} levels deep; "
+                                        "it cannot be read safely. Save it as plain text or re-export it.")
+        depth[id(el)] = d
+        inside[id(el)] = inside[id(par)] or par.name in _HTML_CONTAINERS
     for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe"]):
         tag.decompose()
     blocks: list[str] = []
-    for el in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "th", "blockquote", "dt", "dd"]):
-        if el.find_parent(["li", "p", "td", "th", "blockquote", "dd"]) is not None and el.name in ("p", "li"):
+    total = 0
+    for el in soup.find_all(list(_HTML_BLOCKS)):
+        if el.name in ("p", "li") and inside.get(id(el)):
             continue  # nested block: its text is part of the parent
         txt = " ".join(el.get_text(" ", strip=True).split())
         if not txt:
             continue
+        total += len(txt)
+        if total > MAX_TEXT_CHARS:
+            raise _too_many_chars(name, total)
         if el.name[0] == "h":
             blocks.append("#" * int(el.name[1]) + " " + txt)
         elif el.name == "li":
@@ -130,9 +168,17 @@ def _pdf_to_text(data: bytes, name: str) -> tuple[str, dict]:
             if not ok:
                 raise EncryptedDocument(f"{name}: the PDF is password-protected. Remove the password "
                                         "(print to PDF or `qpdf --decrypt`) and upload it again.")
+        n_pages = len(reader.pages)
+        if n_pages > MAX_PDF_PAGES:
+            raise DocumentLimitExceeded(f"{name}: the PDF has {n_pages:,} pages; the limit is {MAX_PDF_PAGES:,}. "
+                                        "Split it into smaller files.")
         pages = []
+        total = 0
         for page in reader.pages:
             pages.append(page.extract_text() or "")
+            total += len(pages[-1])
+            if total > MAX_TEXT_CHARS:
+                raise _too_many_chars(name, total)
     except IngestError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
@@ -146,9 +192,36 @@ def _pdf_to_text(data: bytes, name: str) -> tuple[str, dict]:
     return text, {"pages": len(pages)}
 
 
+def check_docx_container(data: bytes, name: str) -> None:
+    """Refuse a .docx (a zip) whose members would unpack to too much, before python-docx reads any of them
+    whole: too many members, too many declared uncompressed bytes, or one member compressed more than
+    DOCX_MAX_RATIO:1 (a zip bomb). zipfile never returns more than a member's declared size, so checking the
+    declared sizes is enough."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise CorruptDocument(f"{name}: the DOCX file is damaged or not a Word document ({exc}).") from exc
+    if len(infos) > DOCX_MAX_MEMBERS:
+        raise DocumentLimitExceeded(f"{name}: the DOCX holds {len(infos):,} parts; the limit is {DOCX_MAX_MEMBERS:,}.")
+    total = sum(max(0, i.file_size) for i in infos)
+    if total > DOCX_MAX_UNCOMPRESSED:
+        raise DocumentLimitExceeded(f"{name}: the DOCX would unpack to {total / 1024 / 1024:,.0f} MB; the limit is "
+                                    f"{DOCX_MAX_UNCOMPRESSED // (1024 * 1024)} MB (a zip bomb, or a huge document: "
+                                    "split it).")
+    for i in infos:
+        if i.file_size > DOCX_RATIO_MIN_BYTES and i.file_size > DOCX_MAX_RATIO * max(1, i.compress_size):
+            raise DocumentLimitExceeded(
+                f"{name}: the DOCX part {i.filename[:80]!r} is compressed {i.file_size / max(1, i.compress_size):,.0f}:1 "
+                f"(limit {DOCX_MAX_RATIO}:1), which is how a zip bomb looks; it was not unpacked.")
+
+
 def _docx_to_text(data: bytes, name: str) -> str:
     import zipfile
 
+    check_docx_container(data, name)
     try:
         import docx  # python-docx
         d = docx.Document(io.BytesIO(data))
@@ -200,11 +273,13 @@ def load_bytes(data: bytes, name: str, max_mb: int | None = None, doc_id: str | 
     if kind in ("text", "markdown"):
         text = _decode_text(data, display)
     elif kind == "html":
-        text = _html_to_text(_decode_text(data, display))
+        text = _html_to_text(_decode_text(data, display), display)
     elif kind == "pdf":
         text, meta = _pdf_to_text(data, display)
     else:
         text = _docx_to_text(data, display)
+    if len(text) > MAX_TEXT_CHARS:
+        raise _too_many_chars(display, len(text))
     text = clean_text(text)
     if not text:
         hint = " (a scanned PDF has no text layer: run OCR first)" if kind == "pdf" else ""

@@ -8,18 +8,21 @@ same code runs on both. Credentials for object stores come from the usual enviro
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from core.errors import CollectionNotFound, InvalidParams
+from core.errors import CollectionBusy, CollectionNotFound, InvalidParams
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ ANN_NPROBES = 64
 ANN_REFINE = 20
 ANN_REFINE_FOR_K = 5      # ANN_REFINE is the refine factor for k=5; other k re-rank the same candidate budget
 CHUNK_COLUMNS = ["id", "doc_id", "source", "position", "start", "end", "heading", "text", "tokens"]
+LOCK_WAIT_S = 300          # a writer waits this long for another writer of the same collection
+VERSION_KEEP_S = 600       # table versions younger than this are never cleaned up (in-flight readers, new runs)
 
 
 def sql_str(value: str) -> str:
@@ -71,6 +76,63 @@ def normalise_uri(uri: str | Path) -> str:
 
 def is_object_store(uri: str) -> bool:
     return urlparse(str(uri)).scheme.lower() in OBJECT_STORE_SCHEMES
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One write lock per collection. Every writer of a collection's tables or registry rows takes it: per-document
+# replacement, delete_document, index builds and compaction, version cleanup, creating/activating an index,
+# dropping the collection -- whoever calls them (ingest worker, CLI foreground ingest, in-process sample build,
+# the Knowledge Base page). An flock on <data>/locks/collections/<name>.lock: released by the OS when a process
+# dies; re-entrant within one thread; other threads and processes wait (up to LOCK_WAIT_S, then CollectionBusy).
+# (On an object store the lock only orders writers on this machine.)
+_HELD = threading.local()
+
+
+def collection_lock_path(collection: str) -> Path:
+    from core.config import get_settings
+    return get_settings().data_dir / "locks" / "collections" / f"{validate_collection(collection)}.lock"
+
+
+@contextmanager
+def collection_lock(collection: str, timeout: float | None = None):
+    """Hold the collection's write lock for the block (see above)."""
+    held: dict = getattr(_HELD, "counts", None) or {}
+    _HELD.counts = held
+    path = collection_lock_path(collection)
+    key = str(path)
+    if held.get(key):
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        wait = LOCK_WAIT_S if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CollectionBusy(f"Collection {collection!r} is being written by another task (an ingest "
+                                         f"or a delete) for over {wait:g} s; try again when it has finished.") from None
+                time.sleep(0.005)      # short: a writer releases between documents, a waiter must get in
+        held[key] = 1
+        try:
+            yield
+        finally:
+            held.pop(key, None)
+    finally:
+        os.close(fd)        # releases the flock
+
+
+def collection_of_table(table) -> str:
+    """The collection a chunk table belongs to (table names are <collection>__<index key>)."""
+    return str(table.name).split("__", 1)[0]
 
 
 _CONN: dict[str, object] = {}
@@ -220,10 +282,16 @@ def get_index(collection: str, embedder: str, dimension: int, chunker: str, size
               activate: bool = True, db=None) -> tuple[object, IndexConfig]:
     """The table for this collection and configuration, created and registered if new; made the active index
     of the collection when `activate`."""
-    import pyarrow as pa
-
     validate_collection(collection)
     db = db if db is not None else connect()
+    with collection_lock(collection):
+        return _get_index_locked(collection, embedder, dimension, chunker, size, overlap, activate, db)
+
+
+def _get_index_locked(collection: str, embedder: str, dimension: int, chunker: str, size: int, overlap: int,
+                      activate: bool, db) -> tuple[object, IndexConfig]:
+    import pyarrow as pa
+
     key = index_key(embedder, dimension, chunker, size, overlap)
     name = f"{collection}__{key}"
     table = _open_or_create(db, name, chunk_schema(dimension))
@@ -253,9 +321,10 @@ def activate_index(table_name: str, db=None) -> IndexConfig:
     cfg = next((c for c in list_index_configs(db) if c.table_name == table_name), None)
     if cfg is None:
         raise CollectionNotFound(f"No index table {table_name!r}.")
-    cfg.activated = time.time()
-    _registry(db).merge_insert("table_name").when_matched_update_all().when_not_matched_insert_all().execute(
-        pa.Table.from_pylist([cfg.to_dict()], schema=_registry_schema()))
+    with collection_lock(cfg.collection):
+        cfg.activated = time.time()
+        _registry(db).merge_insert("table_name").when_matched_update_all().when_not_matched_insert_all().execute(
+            pa.Table.from_pylist([cfg.to_dict()], schema=_registry_schema()))
     return cfg
 
 
@@ -265,12 +334,13 @@ def drop_collection(collection: str, db=None) -> int:
     cfgs = [c for c in list_index_configs(db) if c.collection == collection]
     if not cfgs:
         raise CollectionNotFound(f"No collection named {collection!r}.")
-    for c in cfgs:
-        try:
-            db.drop_table(c.table_name)
-        except Exception as exc:  # noqa: BLE001 - already gone
-            log.debug("drop %s: %s", c.table_name, exc)
-    _registry(db).delete(f"collection = {sql_str(collection)}")
+    with collection_lock(collection):
+        for c in cfgs:
+            try:
+                db.drop_table(c.table_name)
+            except Exception as exc:  # noqa: BLE001 - already gone
+                log.debug("drop %s: %s", c.table_name, exc)
+        _registry(db).delete(f"collection = {sql_str(collection)}")
     with _PIN_LOCK:
         _PINNED.clear()
         _LATEST.clear()
@@ -339,16 +409,19 @@ def doc_state(table, doc_id: str) -> dict:
 def replace_document(table, doc_id: str, data) -> dict:
     """Atomically make the document's rows exactly `data` (one merge_insert: unchanged chunks are updated in
     place, new ones inserted, vanished ones deleted). Safe against concurrent writers of the same document."""
-    res = (table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-           .when_not_matched_by_source_delete(f"doc_id = {sql_str(doc_id)}").execute(data))
+    with collection_lock(collection_of_table(table)):
+        res = (table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+               .when_not_matched_by_source_delete(f"doc_id = {sql_str(doc_id)}").execute(data))
     return {"version": getattr(res, "version", None), "inserted": getattr(res, "num_inserted_rows", 0),
             "updated": getattr(res, "num_updated_rows", 0), "deleted": getattr(res, "num_deleted_rows", 0)}
 
 
 def delete_document(table, doc_id: str) -> int:
-    n = table.count_rows(f"doc_id = {sql_str(doc_id)}")
-    if n:
-        table.delete(f"doc_id = {sql_str(doc_id)}")
+    """Delete a document's rows (under the collection's write lock). Returns the number of rows deleted."""
+    with collection_lock(collection_of_table(table)):
+        n = table.count_rows(f"doc_id = {sql_str(doc_id)}")
+        if n:
+            table.delete(f"doc_id = {sql_str(doc_id)}")
     return n
 
 
@@ -405,6 +478,11 @@ def has_vector_index(table) -> bool:
 def update_indexes(table, ann_min_rows: int = ANN_MIN_ROWS) -> dict:
     """After a write: full-text index on `text` (built, or brought up to date), and an IVF_SQ vector index once
     the table has `ann_min_rows` rows. New rows are searchable before this runs (unindexed rows are scanned)."""
+    with collection_lock(collection_of_table(table)):
+        return _update_indexes_locked(table, ann_min_rows)
+
+
+def _update_indexes_locked(table, ann_min_rows: int) -> dict:
     from lancedb.index import FTS
 
     done: dict = {}
@@ -449,3 +527,96 @@ def build_ann_index(table, index_type: str = "IVF_SQ") -> None:
     parts = max(8, min(1024, int(math.sqrt(rows))))
     table.create_index(metric="cosine", vector_column_name="vector", index_type=index_type,
                        num_partitions=parts, replace=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Versions and size on disk. Every write is a table version and every FTS rebuild leaves the old index files;
+# cleanup_versions removes the versions nobody needs, under the collection's write lock. Kept: the latest, any
+# younger than VERSION_KEEP_S (a reader or a run being created may be using them) and every version a stored
+# comparison run pins (<compare_dir>/<run>/spec.json: approaches[].rag.table_version of that collection).
+def pinned_versions(collection: str, table_name: str | None = None) -> set[int]:
+    """Table versions that stored comparison runs recorded for `collection` (for `table_name` when the run
+    recorded one; a run that recorded only the collection pins that version number in every index of it)."""
+    from core.config import get_settings
+    from core.fileio import read_json
+
+    pins: set[int] = set()
+    root = get_settings().compare_dir
+    if not root.is_dir():
+        return pins
+    for spec_path in root.glob("*/spec.json"):
+        spec = read_json(spec_path) or {}
+        for a in spec.get("approaches") or []:
+            rag = a.get("rag") if isinstance(a, dict) else None
+            if not isinstance(rag, dict) or rag.get("collection") != collection:
+                continue
+            if table_name and rag.get("table_name") not in (None, "", table_name):
+                continue
+            try:
+                pins.add(int(rag.get("table_version")))
+            except (TypeError, ValueError):
+                continue
+    return pins
+
+
+def cleanup_versions(table, keep_s: float = VERSION_KEEP_S) -> dict:
+    """Delete old, unpinned versions of a chunk table and the files only they use. Returns
+    {"removed": n versions, "bytes_removed": n, "kept_pinned": [...]}; never raises (a failed cleanup only
+    leaves files behind)."""
+    collection = collection_of_table(table)
+    out: dict = {"removed": 0, "bytes_removed": 0, "kept_pinned": []}
+    try:
+        with collection_lock(collection):
+            ds = table.to_lance()
+            latest = ds.version
+            cutoff = time.time() - keep_s
+            pins = pinned_versions(collection, table.name)
+            old = []
+            for v in ds.versions():
+                ts = v["timestamp"].timestamp() if hasattr(v["timestamp"], "timestamp") else float(v["timestamp"])
+                if v["version"] != latest and ts < cutoff:
+                    (out["kept_pinned"].append(v["version"]) if v["version"] in pins else old.append(v["version"]))
+            if old:
+                stats = ds.cleanup_old_versions(versions=old, error_if_tagged_old_versions=False)
+                out["removed"] = int(getattr(stats, "old_versions", len(old)))
+                out["bytes_removed"] = int(getattr(stats, "bytes_removed", 0))
+    except CollectionBusy:
+        raise
+    except Exception as exc:  # noqa: BLE001 - cleanup is housekeeping: never fail the write that triggered it
+        log.warning("version cleanup of %s skipped: %s", getattr(table, "name", table), exc)
+        out["error"] = str(exc)
+    return out
+
+
+def maintain(table, ann_min_rows: int = ANN_MIN_ROWS) -> dict:
+    """After a batch of writes: indexes up to date, then old versions cleaned up (one lock for both)."""
+    with collection_lock(collection_of_table(table)):
+        done = update_indexes(table, ann_min_rows)
+        done["cleanup"] = cleanup_versions(table)
+    return done
+
+
+def table_disk_bytes(table_name: str, db=None) -> int | None:
+    """Bytes the table's folder takes on disk (every version and index), or None on an object store."""
+    db = db if db is not None else connect()
+    uri = str(db.uri)
+    if is_object_store(uri):
+        return None
+    root = Path(uri.removeprefix("file://")) / f"{table_name}.lance"
+    total = 0
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(Path(e.path))
+                        elif e.is_file(follow_symlinks=False):
+                            total += e.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total

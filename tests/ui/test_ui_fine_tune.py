@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.finetune import runner
 from tests.finetune.ft_helpers import BAD, ROOT, link_model_into
+from core.safe_text import unescape_markdown  # show_error escapes messages
 
 pytestmark = pytest.mark.slow
 PAGE = str(ROOT / "pages" / "3_Fine_Tune.py")
@@ -67,7 +68,7 @@ def test_uploaded_malformed_file_shows_problems_by_line(at):
 
 def test_invalid_spec_is_explained(at):
     at.multiselect(key="ft_target_modules").set_value([]).run()
-    assert any("target_modules must be a non-empty list" in e.value for e in at.error)
+    assert any("target_modules must be a non-empty list" in unescape_markdown(e.value) for e in at.error)
     assert at.button(key="ft_start").disabled
 
 

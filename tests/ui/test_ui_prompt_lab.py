@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
 from core.prompts.library import PromptLibrary
+from core.safe_text import unescape_markdown
 
 PAGE = str(PROJECT_ROOT / "pages" / "1_Prompt_Lab.py")
 
@@ -20,7 +21,8 @@ def load(query: str | None = None) -> AppTest:
 
 
 def texts(elements) -> list[str]:
-    return [str(e.value) for e in elements]
+    """Element bodies as the reader sees them (error messages are Markdown-escaped by ui.common.show_error)."""
+    return [unescape_markdown(str(e.value)) for e in elements]
 
 
 def test_page_loads_starter_variants(data_dir):
