@@ -101,3 +101,12 @@ class ExportError(WorkbenchError):
 # --- Compare ------------------------------------------------------------------------------------------------
 class CompareError(WorkbenchError):
     pass
+
+
+# --- Use cases ----------------------------------------------------------------------------------------------
+class UseCaseError(WorkbenchError):
+    """A use-case workspace is missing, read-only, malformed, or an archive of one is unsafe."""
+
+
+class UnsafeArchive(UseCaseError):
+    """An archive or folder to import holds a path outside its root, a link, a device, or is too large."""
