@@ -30,7 +30,7 @@ MAX_ROWS = 50_000
 MAX_FIELD_CHARS = 20_000
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
-PHONE_RE = re.compile(r"(?<![\w+/.-])(?:\+|00)?\d(?:[\d ().-]{5,22})\d(?![\w/-])")
+PHONE_RE = re.compile(r"(?<![\w+/.-])(?:\+|00|\()?\d(?:[\d ().-]{5,22})\d(?![\w/-])")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 EMAIL_MASK = "[email]"
 PHONE_MASK = "[phone]"
@@ -161,8 +161,8 @@ def read_table(data: bytes | str, filename: str) -> tuple[list[str], list[tuple[
         columns = [str(c).strip() for c in reader.fieldnames if c is not None]
         reader.fieldnames = columns
         try:
-            for row in reader:
-                rows.append((reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}))
+            for rownum, row in enumerate(reader, start=2):     # spreadsheet row numbers (the header is row 1)
+                rows.append((rownum, {k: (v or "") for k, v in row.items() if k is not None}))
         except csv.Error as exc:
             raise DatasetError(f"{filename} line {reader.line_num}: {exc}.") from exc
     else:
@@ -214,17 +214,19 @@ def find_pii(text: str) -> list[tuple[str, str]]:
             continue
         if "." in s and not re.search(r"[ ()+-]", s):      # 4.4.1 / 12.50.30: versions, not phones
             continue
-        if not (s.startswith(("+", "00")) or re.search(r"[ ().-]", s) or len(digits) >= 9):
+        if not (s.startswith(("+", "00", "(")) or re.search(r"[ ().-]", s) or len(digits) >= 9):
             continue
         out.append(("phone", s))
     return out
 
 
-def mask_pii(text: str) -> str:
-    """Replace emails with [email] and phone numbers with [phone]."""
-    text = EMAIL_RE.sub(EMAIL_MASK, text or "")
+def mask_pii(text: str, keep: set[str] | frozenset = frozenset()) -> str:
+    """Replace emails with [email] and phone numbers with [phone], except the texts in `keep` (e.g. the
+    company's own support address, which the model should learn)."""
+    keep_l = {k.lower() for k in keep}
+    text = EMAIL_RE.sub(lambda m: m.group(0) if m.group(0).lower() in keep_l else EMAIL_MASK, text or "")
     for kind, s in sorted(find_pii(text), key=lambda x: -len(x[1])):
-        if kind == "phone":
+        if kind == "phone" and s.lower() not in keep_l:
             text = text.replace(s, PHONE_MASK)
     return text
 
@@ -297,10 +299,12 @@ class ImportReport:
 
 
 def import_answers(uc, data: bytes | str, filename: str, mapping: ColumnMapping | None = None, *,
-                   mask: bool = False, append: bool = False, dry_run: bool = False) -> ImportReport:
+                   mask: bool = False, keep: list[str] | None = None, append: bool = False,
+                   dry_run: bool = False) -> ImportReport:
     """Import past answers into a use case (answers.jsonl + train.chat.jsonl + proposed_checks.json).
 
-    `mapping` None = guessed from the column names. `mask` replaces emails/phones before anything is written.
+    `mapping` None = guessed from the column names. `mask` replaces emails/phones before anything is written
+    (except the texts in `keep`). Line numbers are JSONL lines / spreadsheet rows (the CSV header is row 1).
     `append` adds to the answers already imported (duplicates across both are dropped); otherwise they are
     replaced. `dry_run` analyses and returns the report without writing."""
     from core.finetune.datasets import parse_text
@@ -334,8 +338,9 @@ def import_answers(uc, data: bytes | str, filename: str, mapping: ColumnMapping 
                            f"({mapping.question!r}, {mapping.answer!r}).")
     records = kept_prev + an.records
     if mask:
-        records = [PastAnswer(r.line, mask_pii(r.question), mask_pii(r.answer), mask_pii(r.context), r.category)
-                   for r in records]
+        kp = set(keep or ())
+        records = [PastAnswer(r.line, mask_pii(r.question, kp), mask_pii(r.answer, kp), mask_pii(r.context, kp),
+                              r.category) for r in records]
     rows_out = training_rows(records, uc.system_prompt)
     questions = leakage.question_set_of(uc)
     kept_rows, leaks = leakage.drop_leaking(rows_out, questions)

@@ -427,24 +427,62 @@ def install_prompts(uc: UseCase) -> dict[str, str]:
     return out
 
 
-def compare_argv(uc: UseCase, k: int = 4, mode: str = "hybrid") -> list[str]:
-    """The `python -m core compare` arguments of the classic four approaches on this use case."""
+def usecase_adapter(uc: UseCase) -> str | None:
+    """The newest fine-tuned adapter trained for this use case: named after it (`finetune --name NAME`) or
+    trained on its train.chat.jsonl. The bundled demo takes the newest adapter (as the Compare page does)."""
+    from core.llm.models import list_adapters
+
+    train = uc.file("train").resolve()
+    adapters = list_adapters()
+    for a in adapters:
+        spec = (a.extra or {}).get("spec") or {}
+        data = str(spec.get("data") or "")
+        if (a.extra or {}).get("name") == uc.name or (data and Path(data).expanduser().resolve() == train):
+            return a.model_id
+    if uc.builtin and adapters:
+        return "ft:latest"
+    return None
+
+
+def approach_strings(uc: UseCase, adapter: str | None = None, k: int = 4, mode: str = "hybrid") -> list[str]:
+    """The classic approaches on this use case as `compare --approach` strings: prompt only (few-shot), prompt +
+    RAG (guardrail), and, once an adapter is trained for it, fine-tuned and fine-tuned + RAG."""
     from core.llm.models import DEFAULT_MODEL
 
     rag = f"{uc.collection}:{mode}:{k}"
     p = {n: library_prompt_name(uc, n) for n in ("few_shot", "guardrail", "zero_shot")}
-    argv = ["python", "-m", "core", "compare", "--questions", str(uc.file("questions")), "--name", f"{uc.name}-first"]
-    for name, model, prompt, r in (("prompt_only", DEFAULT_MODEL, p["few_shot"], None),
-                                   ("prompt_rag", DEFAULT_MODEL, p["guardrail"], rag),
-                                   ("fine_tuned", "ft:latest", p["zero_shot"], None),
-                                   ("fine_tuned_rag", "ft:latest", p["guardrail"], rag)):
-        argv += ["--approach", f"{name}=model={model},prompt={prompt}" + (f",rag={r}" if r else "")]
-    return argv
+    out = [f"prompt_only=model={DEFAULT_MODEL},prompt={p['few_shot']}",
+           f"prompt_rag=model={DEFAULT_MODEL},prompt={p['guardrail']},rag={rag}"]
+    adapter = adapter or usecase_adapter(uc)
+    if adapter:
+        out += [f"fine_tuned=model={adapter},prompt={p['zero_shot']}",
+                f"fine_tuned_rag=model={adapter},prompt={p['guardrail']},rag={rag}"]
+    return out
 
 
 def compare_command(uc: UseCase) -> str:
-    import shlex
-    return shlex.join(compare_argv(uc))
+    """The one CLI line that runs the first comparison on this use case (its question set, collection, prompt
+    set and voice checks)."""
+    if uc.builtin:
+        return "python -m core compare --preset classic"
+    return f"python -m core usecase compare {uc.name} --run"
+
+
+def start_comparison(uc: UseCase, adapter: str | None = None, limit: int | None = None, name: str = "") -> str:
+    """Create (not run) a Compare run of the classic approaches on this use case: its prompts installed in the
+    prompt library, its question set, and its own voice checks (not the demo's). Returns the run id."""
+    from core.compare import runner
+    from core.compare.approach import parse_approach
+    from core.compare.questions import load_questions
+
+    if not uc.file("questions").is_file():
+        raise UseCaseError(f"{uc.name} has no question set yet: generate candidates, accept some and save them "
+                           f"(`python -m core usecase review {uc.name} --save`).")
+    questions = load_questions(uc.file("questions"))
+    install_prompts(uc)
+    specs = [parse_approach(a) for a in approach_strings(uc, adapter)]
+    return runner.create_run(specs, questions, name=name or f"{uc.name}-first", questions_source=str(uc.file("questions")),
+                             limit=limit, scenario=scenario_of(uc))
 
 
 # --- summary ------------------------------------------------------------------------------------------------------
@@ -469,7 +507,8 @@ def summary(uc: UseCase) -> dict:
             "answers": len(read_jsonl(uc.file("answers"))) if uc.has("answers") else 0,
             "voice_checks": [c["name"] for c in checks["voice_checks"]],
             "refusal_patterns": len(checks["refusal_patterns"]),
-            "proposed_checks": [p["name"] for p in proposals]}
+            "proposed_checks": [p["name"] for p in proposals   # not accepted yet
+                                if p.get("pattern") not in {c["pattern"] for c in checks["voice_checks"]}]}
 
 
 def read_proposals(uc: UseCase) -> list[dict]:
