@@ -82,7 +82,7 @@ def register(sub) -> None:
                     help="auto: extractive on the built-in model, llm on ollama/openai")
     sp.add_argument("--backend", default=None)
     sp.add_argument("--model", default=None)
-    sp.add_argument("--per-chunk", type=int, default=2)
+    sp.add_argument("--per-chunk", type=int, default=3, help="at most this many questions per chunk")
     sp.add_argument("--limit", type=int, default=None, help="stop after this many new candidates")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds per chunk (llm)")
     sp.add_argument("--replace-pending", action="store_true", help="drop candidates not reviewed yet first")

@@ -29,7 +29,7 @@ from core.compare.scores import normalise
 from core.errors import BackendUnavailable, UseCaseError, WorkbenchError
 
 GENERATORS = ("auto", "extractive", "llm")
-DEFAULT_PER_CHUNK = 2
+DEFAULT_PER_CHUNK = 3
 DEFAULT_TIMEOUT_S = 60.0
 MIN_WORDS, MAX_WORDS = 5, 45
 STATUSES = ("pending", "accepted", "rejected")
@@ -130,7 +130,9 @@ VERBS = {"costs": "cost", "includes": "include", "allows": "allow", "gets": "get
          "rejects": "reject", "adds": "add", "reminds": "remind", "goes": "go", "comes": "come",
          "answers": "answer", "responds": "respond", "processes": "process", "launched": "launch",
          "changed": "change", "costed": "cost", "rose": "rise", "dropped": "drop", "moved": "move",
-         "stands": "stand", "refers": "refer", "grants": "grant", "earns": "earn", "triggers": "trigger"}
+         "stands": "stand", "refers": "refer", "grants": "grant", "earns": "earn", "triggers": "trigger",
+         "connects": "connect", "controls": "control", "ships": "ship", "delivers": "deliver",
+         "handles": "handle", "lights": "light", "reports": "report"}
 PAST = {"launched", "changed", "rose", "dropped", "moved"}
 BAD_SUBJECT_START = {"it", "they", "this", "that", "these", "those", "you", "we", "he", "she", "there", "if", "when",
                      "after", "before", "because", "so", "and", "but", "or", "then", "also", "here", "which", "what",
@@ -375,10 +377,13 @@ def _question_from(sentence: str, heading: str, vocab: set[str] | None = None) -
     body = LABEL_PREFIX.sub("", sentence.rstrip(".!").strip())
     for rx, tmpl in DEFINITION:
         m = rx.match(body)
-        if m and not _facts(m.group("term")):
+        if m and all(k == "code" for k, _ in _facts(m.group("term"))):
             term = m.group("term").strip()
             if term.split()[0].lower() in BAD_SUBJECT_START:
                 continue
+            t0 = term.split()[0]
+            if t0[:1].isupper() and not t0.isupper() and t0.lower() in (vocab or ()):
+                term = t0.lower() + term[len(t0):]
             verb = m.groupdict().get("verb")
             if verb:
                 base = {"means": "mean", "stands for": "stand for", "refers to": "refer to",
@@ -555,9 +560,10 @@ def _keywords(evidence: str, question: str, focus: str) -> list[str]:
         num = re.search(NUM, focus)
         kw = focus if kinds[focus] in ("date", "code") or not num else num.group(0)
         return [kw] if normalise(kw) and f" {normalise(kw)} " not in qn else []
-    if focus:
-        words = [w for w in re.findall(r"[A-Za-z][\w-]{3,}", focus) if w.lower() not in STOP_UNIT][:2]
-        return [w for w in words if f" {w.lower()} " not in qn]
+    if focus:                                  # a definition: its two longest content words
+        words = [w for w in re.findall(r"[A-Za-z][\w-]{3,}", focus) if w.lower() not in STOP_UNIT
+                 and f" {w.lower()} " not in qn]
+        return sorted(dict.fromkeys(words), key=lambda w: -len(w))[:2]
     for kind, m in _facts(evidence):
         num = re.search(NUM, m.group(0))
         kw = m.group(0) if kind in ("date", "code") or not num else num.group(0)

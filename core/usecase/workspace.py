@@ -337,7 +337,7 @@ def update_manifest(uc: UseCase, **fields) -> UseCase:
 def delete_usecase(name: str) -> None:
     uc = get_usecase(name)
     if uc.read_only:
-        raise UseCaseError(f"{name!r} is the bundled demo and cannot be deleted.")
+        raise UseCaseError(f"{name!r} is the bundled demo: read-only, it cannot be deleted.")
     trash = root() / f".trash-{name}-{secrets.token_hex(4)}"
     os.replace(uc.path, trash)
     shutil.rmtree(trash, ignore_errors=True)
