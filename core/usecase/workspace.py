@@ -512,11 +512,22 @@ def summary(uc: UseCase) -> dict:
 
 
 def read_proposals(uc: UseCase) -> list[dict]:
+    """Proposed checks (derived from the imported answers); an entry that is not a valid check is dropped (the
+    file may come from someone else's archive)."""
     from core.fileio import read_json
+    from core.usecase.checks import validate_checks
     if uc.builtin:
         return []
     data = read_json(uc.file("proposals"), default=[])
-    return data if isinstance(data, list) else []
+    out = []
+    for p in data if isinstance(data, list) else []:
+        try:
+            validate_checks({"voice_checks": [p]})
+            int(p.get("matched", 0)), int(p.get("total", 0)), float(p.get("support", 0))
+        except (UseCaseError, AttributeError, TypeError, ValueError):
+            continue
+        out.append(p)
+    return out
 
 
 # --- export -------------------------------------------------------------------------------------------------------
