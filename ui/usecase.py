@@ -72,7 +72,7 @@ def save_uploads(uc, files: list[tuple[str, bytes]]) -> list[str]:
     """Uploaded documents into the use case's knowledge/ folder under sanitised names."""
     from core.config import get_settings
     from core.rag.loaders import SUPPORTED, sanitize_name
-    from core.usecase.workspace import write_text_atomic  # noqa: F401 (same folder rules)
+    from core.usecase.workspace import write_bytes_atomic
 
     limit = get_settings().max_upload_mb * 1024 * 1024
     folder = uc.writable("knowledge")
@@ -88,7 +88,7 @@ def save_uploads(uc, files: list[tuple[str, bytes]]) -> list[str]:
             st.warning("Skipped a file larger than the upload limit:")
             st.text(name)
             continue
-        (folder / safe).write_bytes(data)
+        write_bytes_atomic(folder / safe, data)
         saved.append(safe)
     return saved
 

@@ -87,12 +87,13 @@ def evidence_match(evidence: str, text: str) -> str:
 # --- chunks ------------------------------------------------------------------------------------------------------
 def collection_chunks(collection: str) -> list[dict]:
     """Every chunk of the collection's active index, by document then position (reads LanceDB; no embedder)."""
-    from core.rag import api as rag
+    from core.rag import store
 
-    out = []
-    for d in rag.list_documents(collection):
-        out.extend(rag.document_chunks(collection, d["doc_id"]))
-    return out
+    table = store.open_table(store.get_active(collection).table_name)
+    if table.count_rows() == 0:
+        return []
+    rows = table.search().select(store.CHUNK_COLUMNS).limit(None).to_arrow().to_pylist()   # one scan
+    return sorted(rows, key=lambda r: (r["doc_id"].lower(), r["doc_id"], r["position"]))
 
 
 # --- the extractive generator ------------------------------------------------------------------------------------
@@ -849,14 +850,16 @@ def run(spec: dict, report) -> dict:
     stop = getattr(report, "cancel_requested", None)
 
     def progress(done: int, total: int, label: str) -> None:
-        report(progress=round(done / max(total, 1), 4), message=f"chunk {done}/{total}: {label}")
+        # check=False: a cancel is seen through should_stop, so the candidates made so far are still saved
+        report(progress=round(done / max(total, 1), 4), message=f"chunk {done}/{total}: {label}", check=False)
 
     res = generate(chunks, str(spec.get("generator") or "auto"), backend_name=spec.get("backend") or None,
                    model=spec.get("model") or None, per_chunk=int(spec.get("per_chunk") or DEFAULT_PER_CHUNK),
                    limit=spec.get("limit"), timeout_s=float(spec.get("timeout_s") or DEFAULT_TIMEOUT_S),
                    exclude={c.id for c in kept}, progress=progress, should_stop=stop)
     review.save_candidates(uc, kept + res.candidates)
-    out = {**res.to_dict(), "usecase": uc.name, "total_candidates": len(kept) + len(res.candidates)}
+    out = {**res.to_dict(), "usecase": uc.name, "total_candidates": len(kept) + len(res.candidates),
+           "stopped": bool(stop and stop())}
     report(progress=1.0, message=f"{len(res.candidates)} new candidate(s) from {res.chunks_done} chunk(s), "
                                  f"{len(res.errors)} chunk error(s)", force=True)
     return out
@@ -890,6 +893,3 @@ class ConsoleReport:
     def log(self, msg: str) -> None:
         print(msg, file=self.stream, flush=True)
 
-
-def dumps(candidates: list[Candidate]) -> str:
-    return "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in candidates)

@@ -3,7 +3,6 @@ folder with a use case `lumen` whose documents are really ingested (LanceDB + th
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 

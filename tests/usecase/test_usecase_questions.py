@@ -211,3 +211,22 @@ def test_llm_generator_against_a_real_openai_compatible_server(tmp_path, monkeyp
     texts = {c["id"]: c["text"] for c in chunks}
     for c in res.candidates:
         assert Q.evidence_match(c.evidence, texts[c.chunk_id]) in ("exact", "normalised")
+
+
+def test_a_cancel_stops_between_chunks_and_keeps_what_was_made(copy_of):
+    from core.usecase import review
+
+    class StopAfterOne(Q.ConsoleReport):
+        calls = 0
+
+        def __call__(self, **fields):
+            if str(fields.get("message", "")).startswith("chunk "):
+                StopAfterOne.calls += 1
+
+        def cancel_requested(self):
+            return StopAfterOne.calls >= 1
+
+    out = Q.run({"usecase": copy_of.name, "generator": "extractive", "per_chunk": 10}, StopAfterOne())
+    assert out["stopped"] and out["chunks_done"] == 1 < out["chunks"]
+    made = review.load_candidates(copy_of)
+    assert len(made) == out["candidates"] > 0 and len({c.chunk_id for c in made}) == 1

@@ -57,6 +57,10 @@ def test_create_writes_plain_files_and_validates_names(data_dir, tmp_path):
     with pytest.raises(UseCaseError, match="No documents"):
         W.create_usecase("empty_docs", docs=[tmp_path / "nothing-here"])
     assert not (data_dir / "usecases" / "empty_docs").exists() and _leftovers(data_dir) == []
+    uc = W.update_manifest(uc, title="Acme support", collection="acme_docs")
+    assert (uc.title, uc.collection) == ("Acme support", "acme_docs")
+    W.delete_usecase("acme")
+    assert [u.name for u in W.list_usecases()] == ["tidewave"] and _leftovers(data_dir) == []
 
 
 def _files(folder):
