@@ -3,6 +3,8 @@ new (copy + ingest) -> import-answers -> checks -> gen-questions -> review -> ex
 from __future__ import annotations
 
 import json
+
+import pytest
 import subprocess
 import sys
 
@@ -78,3 +80,24 @@ def test_cli_runs_as_a_module_with_progress_on_stderr(data_dir):
     p = subprocess.run([sys.executable, "-m", "core", "usecase", "list"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.startswith("tidewave")
+
+
+@pytest.mark.slow
+def test_cli_first_comparison_runs_with_the_use_case_own_prompts_and_checks(data_dir, tmp_path, capsys):
+    from core.compare import runner
+    from core.usecase import workspace
+
+    docs = write_docs(tmp_path / "docs")
+    assert run(capsys, "new", "lamps", "--product", "Lumen", "--docs", str(docs))[0] == 0
+    workspace.save_checks(workspace.get_usecase("lamps"),
+                          {"voice_checks": [{"name": "hello", "pattern": "^Hello"}], "refusal_patterns": []})
+    assert run(capsys, "gen-questions", "lamps")[0] == 0
+    assert run(capsys, "review", "lamps", "--accept-all", "--save")[0] == 0
+    code, res = run(capsys, "compare", "lamps", "--run", "--limit", "1")
+    assert code == 0 and res["state"] == "done"
+    spec = runner.load_run(res["run_id"]).spec
+    assert [v["name"] for v in spec["scenario"]["voice_checks"]] == ["hello"]        # not the demo's checks
+    assert [a["spec"]["name"] for a in spec["approaches"]] == ["prompt_only", "prompt_rag"]
+    assert {a["prompt_name"] for a in spec["approaches"]} == {"lamps__few_shot", "lamps__guardrail"}
+    assert spec["approaches"][1]["rag"]["collection"] == "lamps"
+    assert len(res["rows"]) == 2 and all(r["status"] == "ok" for r in res["rows"])
