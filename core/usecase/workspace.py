@@ -329,8 +329,6 @@ def create_usecase(name: str, *, title: str = "", product: str = "", description
     except FileExistsError as exc:
         raise UseCaseError(f"A use case named {name!r} already exists ({dest}).") from exc
     except OSError as exc:
-        if dest.exists() and not tmp.exists():
-            raise
         raise UseCaseError(f"Could not create the use case {name!r}: {exc}") from exc
     finally:
         if tmp.exists():
