@@ -66,7 +66,7 @@ class Questionnaire:
         """The answers for the shipped Tidewave support desk: a fictional product (the model cannot know it),
         release notes that update facts, cited answers, the fixed "Pip" voice, and the scenario's own
         training transcripts as examples (fine-tuning runs on this machine's CPU: a low budget)."""
-        from core.compare.questions import load_scenario
+        from core.scenario import load_scenario
         from core.config import SAMPLE_DOCS
 
         ft = load_scenario().raw.get("finetune")
@@ -348,7 +348,7 @@ def compare_spec(rec: Recommendation, collection: str | None = None, mode: str =
     from core.compare.approach import classic_presets
 
     if collection is None:
-        from core.compare.questions import load_scenario
+        from core.scenario import load_scenario
         collection = load_scenario().collection
     if not isinstance(repeats, int) or isinstance(repeats, bool) or not 1 <= repeats <= 20:
         raise AdvisorError(f"repeats must be a whole number from 1 to 20 (got {repeats!r}).")

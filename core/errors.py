@@ -172,3 +172,11 @@ class TemplateFieldError(PromptError):
 
 class CollectionBusy(WorkbenchError):
     """Another writer holds the collection's lock for longer than the wait allowed."""
+
+# --- Use cases ----------------------------------------------------------------------------------------------
+class UseCaseError(WorkbenchError):
+    """A use-case workspace is missing, read-only, malformed, or an archive of one is unsafe."""
+
+
+class UnsafeArchive(UseCaseError):
+    """An archive or folder to import holds a path outside its root, a link, a device, or is too large."""

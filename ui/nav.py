@@ -33,6 +33,8 @@ PAGES: tuple[PageInfo, ...] = (
              "Run prompt-only, RAG and fine-tuned variants on the same question set: quality, latency, cost."),
     PageInfo("adv", "Advisor", "🧭", "pages/5_Advisor.py", "Advisor",
              "Answer eight questions about your use case: which approach to start with, what to test next."),
+    PageInfo("uc", "Use Case", "🗂️", "pages/6_Use_Case.py", "Use_Case",
+             "Bring your own documents and past answers: a reviewed question set, training data, a first comparison."),
 )
 BY_ID = {p.id: p for p in PAGES}
 APP_NAME = "Approach Workbench"
