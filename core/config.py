@@ -28,6 +28,8 @@ _ENV = {
     "WORKBENCH_THREADS": "n_threads",
     "WORKBENCH_EMBEDDER": "embedder",
     "WORKBENCH_MAX_UPLOAD_MB": "max_upload_mb",
+    "WORKBENCH_FUSION": "fusion",
+    "WORKBENCH_FUSION_WEIGHT": "fusion_weight",
 }
 
 
@@ -44,6 +46,11 @@ class Settings:
     n_threads: int = 0                        # 0 = let llama.cpp decide
     embedder: str = "all-MiniLM-L6-v2"        # packaged default; or a local sentence-transformers folder
     max_upload_mb: int = 50
+    # Hybrid retrieval: how the vector and full-text lists are fused (core/rag/retriever.py). Defaults measured by
+    # bench/retrieval_quality.py on the scenario and the Bash-manual question sets (README, Knowledge Base).
+    fusion: str = "linear"                    # linear | rrf | weighted-rrf
+    fusion_weight: float = 0.5                # weight of the vector list (linear, weighted-rrf)
+    rrf_k: int = 60                           # RRF constant (rrf, weighted-rrf)
 
     # --- paths under the data folder ---
     @property
@@ -87,6 +94,8 @@ def _coerce(name: str, raw) -> object:
     try:
         if typ in ("int", int):
             return int(raw)
+        if typ in ("float", float):
+            return float(raw)
         if typ in ("Path", Path):
             return Path(raw).expanduser()
         return str(raw)

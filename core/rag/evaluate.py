@@ -1,5 +1,9 @@
 """Retrieval evaluation: for questions with an evidence passage, where does the first chunk containing the
-evidence rank? hit@1, hit@5 and MRR (over the top 10) per mode."""
+evidence rank? hit@1, hit@5 and MRR@10 (mean of 1/rank, 0 when not in the top 10) per mode.
+
+Also the measurements behind the retrieval defaults (bench/retrieval_quality.py --record writes them to
+core/rag/retrieval_quality.json): `measured_defaults()` and the chart of chunk size/overlap vs quality,
+`chunk_sweep_figure()`, for the evaluation tab."""
 from __future__ import annotations
 
 import json
@@ -60,13 +64,24 @@ def is_hit(chunk, evidence: str, source: str | None = None, min_overlap: float =
     return sum(w in have for w in ev) / len(ev) >= min_overlap
 
 
+def rank_of(chunks, evidence: str, source: str | None = None, k: int = EVAL_K) -> int:
+    """1-based rank of the first of the top-k chunks that supports the evidence; 0 when none does."""
+    return next((i + 1 for i, c in enumerate(list(chunks)[:k]) if is_hit(c, evidence, source)), 0)
+
+
 @dataclass
 class ModeScore:
     mode: str
     hit_at_1: float = 0.0
     hit_at_5: float = 0.0
-    mrr: float = 0.0
+    mrr: float = 0.0          # MRR@10
     mean_ms: float = 0.0
+
+    @classmethod
+    def from_ranks(cls, mode: str, ranks: list[int], mean_ms: float = 0.0) -> "ModeScore":
+        n = max(1, len(ranks))
+        return cls(mode, sum(r == 1 for r in ranks) / n, sum(1 <= r <= 5 for r in ranks) / n,
+                   sum(1.0 / r for r in ranks if r) / n, mean_ms)
 
 
 @dataclass
@@ -94,24 +109,21 @@ def evaluate(collection: str, questions: list[dict] | Path, modes: tuple[str, ..
     qs = load_questions(questions) if isinstance(questions, (str, Path)) else list(questions)
     cfg = store.get_active(collection)
     _, version = store.pinned_table(cfg.table_name, version)
-    sums = {m: {"h1": 0, "h5": 0, "rr": 0.0, "t": 0.0} for m in modes}
+    ranks: dict[str, list[int]] = {m: [] for m in modes}
+    secs = {m: 0.0 for m in modes}
     details = []
     for i, q in enumerate(qs):
         res = retrieve_modes(q["question"], collection, modes, EVAL_K, version)
         row = {"id": q.get("id", str(i + 1)), "question": q["question"], "source": q.get("source")}
         for m in modes:
-            rank = next((c.rank for c in res[m].chunks if is_hit(c, q["evidence"], q.get("source"))), 0)
-            row[m] = rank
-            s = sums[m]
-            s["h1"] += rank == 1
-            s["h5"] += 1 <= rank <= 5
-            s["rr"] += 1.0 / rank if rank else 0.0
-            s["t"] += res[m].seconds
+            row[m] = rank_of(res[m].chunks, q["evidence"], q.get("source"))
+            ranks[m].append(row[m])
+            secs[m] += res[m].seconds
         details.append(row)
         if progress:
             progress(i + 1, len(qs))
     n = len(qs)
-    scores = {m: ModeScore(m, s["h1"] / n, s["h5"] / n, s["rr"] / n, 1000 * s["t"] / n) for m, s in sums.items()}
+    scores = {m: ModeScore.from_ranks(m, ranks[m], 1000 * secs[m] / n) for m in modes}
     return EvalReport(collection, version, cfg.table_name, n, scores, details, time.perf_counter() - t0,
                       index={"embedder": cfg.embedder, "chunker": cfg.chunker, "chunk_size": cfg.chunk_size,
                              "overlap": cfg.overlap})
