@@ -131,7 +131,7 @@ def candidate_lists(col: str, qs: list[dict]) -> list:
 
 def scores(cands: list, qs: list[dict], pick) -> dict:
     from core.rag.evaluate import EVAL_K, ModeScore, rank_of
-    ranks = [rank_of(pick(c.lists), q["evidence"], q.get("source"), EVAL_K) for c, q in zip(cands, qs)]
+    ranks = [rank_of(pick(c.lists), q, EVAL_K) for c, q in zip(cands, qs)]
     s = ModeScore.from_ranks("", ranks)
     return {"hit@1": round(s.hit_at_1, 4), "hit@5": round(s.hit_at_5, 4), "mrr@10": round(s.mrr, 4), "ranks": ranks}
 
@@ -154,7 +154,7 @@ def naive_baseline(corpus: Path, qs: list[dict], emb) -> dict:
 
     import numpy as np
 
-    from core.rag.evaluate import EVAL_K, ModeScore, is_hit
+    from core.rag.evaluate import EVAL_K, ModeScore, rank_of
     from core.rag.loaders import expand_paths, load_path
     wins = []
     for f, doc_id in expand_paths([corpus]):
@@ -167,7 +167,7 @@ def naive_baseline(corpus: Path, qs: list[dict], emb) -> dict:
     for q in qs:
         qv = emb.encode([q["question"]])[0]
         order = np.argsort(-(mat @ qv))[:EVAL_K]
-        ranks.append(next((r + 1 for r, i in enumerate(order) if is_hit(wins[i], q["evidence"], q.get("source"))), 0))
+        ranks.append(rank_of([wins[i] for i in order], q, EVAL_K))
     s = ModeScore.from_ranks("naive", ranks)
     return {"hit@1": round(s.hit_at_1, 4), "hit@5": round(s.hit_at_5, 4), "mrr@10": round(s.mrr, 4), "ranks": ranks,
             "windows": len(wins)}

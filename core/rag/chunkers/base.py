@@ -23,6 +23,7 @@ class ChunkPiece:
     end: int
     tokens: int
     heading: str = ""      # nearest section heading (structure-aware chunker)
+    prefix: str = ""       # context prepended to the document text: text == prefix + document[start:end]
 
 
 class Chunker:

@@ -41,9 +41,31 @@ def _sections(blks: list[Block]) -> list[tuple[str, list[int]]]:
     return out
 
 
-def pack(us: list[Unit], budget: int, overlap: int, heading_blocks: set[int] = frozenset()) -> list[list[Unit]]:
+def _paths(blks: list[Block]) -> dict[int, list[str]]:
+    """Heading path (root title first) of every heading block. The document's opening heading is its title and
+    stays the root of every path; other headings nest by level."""
+    out: dict[int, list[str]] = {}
+    root = blks[0].heading if blks and blks[0].kind == "heading" else ""
+    stack: list[tuple[int, str]] = []
+    for i, b in enumerate(blks):
+        if b.kind != "heading":
+            continue
+        if i == 0:
+            out[i] = [root]
+            continue
+        while stack and stack[-1][0] >= b.level:
+            stack.pop()
+        stack.append((b.level, b.heading))
+        out[i] = ([root] if root else []) + [t for _, t in stack]
+    return out
+
+
+def pack(us: list[Unit], budget: int, overlap: int, heading_blocks: set[int] = frozenset(),
+         lead_ins: set[int] = frozenset()) -> list[list[Unit]]:
     """Greedy packing of units into groups of at most `budget` tokens, paragraph ends preferred, the trailing
-    units of a group (at most `overlap` tokens, never a heading) repeated at the start of the next group."""
+    units of a group (at most `overlap` tokens, never a heading) repeated at the start of the next group. A short
+    lead-in paragraph (`lead_ins`: a term, a label, "has the form") that would end a group moves to the next one,
+    with the text it introduces."""
     par_tokens: dict[int, int] = {}
     for u in us:
         par_tokens[u.block] = par_tokens.get(u.block, 0) + u.tokens
@@ -56,15 +78,23 @@ def pack(us: list[Unit], budget: int, overlap: int, heading_blocks: set[int] = f
             full = tokens + u.tokens > budget
             prefer_break = (new_par and tokens + par_tokens[u.block] > budget and 2 * tokens >= budget)
             if full or prefer_break:
+                tail: list[Unit] = []
+                j = len(cur)
+                while j > 0 and cur[j - 1].block in lead_ins and cur[j - 1].block != u.block:
+                    j -= 1
+                moved = sum(v.tokens for v in cur[j:])
+                if 0 < j < len(cur) and cur[j].block != cur[j - 1].block and moved + u.tokens <= budget:
+                    cur, tail = cur[:j], cur[j:]
                 groups.append(cur)
                 carry: list[Unit] = []
                 ct = 0
+                room = budget - u.tokens - moved if tail else budget - u.tokens
                 for v in reversed(cur[1:]):          # never the whole previous chunk
-                    if v.block in heading_blocks or ct + v.tokens > overlap or ct + v.tokens + u.tokens > budget:
+                    if v.block in heading_blocks or ct + v.tokens > min(overlap, room):
                         break
                     carry.insert(0, v)
                     ct += v.tokens
-                cur, tokens = carry, ct
+                cur, tokens = carry + tail, ct + (moved if tail else 0)
         cur.append(u)
         tokens += u.tokens
     if cur:
@@ -79,20 +109,36 @@ class StructureChunker(Chunker):
                    "plain text), whole sentences packed up to N tokens, paragraph ends preferred; the last sentences "
                    "(up to M tokens) start the next chunk. No text is ever dropped.")
 
+    breadcrumbs = False     # prefix the heading path ("Title > Section") instead of the nearest heading
+
+    def _prefix(self, parts: list[str], tok) -> tuple[str, int]:
+        """The context line for a chunk ("" if none or too long), and its tokens."""
+        while parts:
+            line = " > ".join(parts)
+            n = tok.count_tokens(line)
+            if 2 * n <= self.size:
+                return line + "\n", n
+            parts = parts[-1:] if len(parts) > 1 else []
+        return "", 0
+
     def chunk(self, text: str, tok: TokenOffsets, kind: str | None = "markdown") -> list[ChunkPiece]:
         blks = blocks(text, kind)
         heading_blocks = {i for i, b in enumerate(blks) if b.kind == "heading"}
+        lead_ins = {i for i, b in enumerate(blks) if b.kind == "para" and b.end - b.start <= 80
+                    and "\n" not in text[b.start:b.end] and text[b.end - 1] not in ".!?"}
+        paths = _paths(blks) if self.breadcrumbs else {}
         out: list[ChunkPiece] = []
         for heading, idx in _sections(blks):
-            ptoks = tok.count_tokens(heading) if heading else 0
-            prefix = heading + "\n" if heading and 2 * ptoks <= self.size else ""
-            budget = self.size - (ptoks if prefix else 0)
+            path = paths.get(max((i for i in idx if i in heading_blocks), default=-1), [heading] if heading else [])
+            later, later_toks = self._prefix(path if self.breadcrumbs else ([heading] if heading else []), tok)
+            first, first_toks = self._prefix(path[:-1], tok) if self.breadcrumbs else ("", 0)
+            budget = self.size - max(later_toks, first_toks)
             us: list[Unit] = []
             for i in idx:
                 us += units(text, blks[i], i, budget, tok)
-            for group in pack(us, budget, self.overlap, heading_blocks):
+            for group in pack(us, budget, self.overlap, heading_blocks, lead_ins):
                 start, end = group[0].start, group[-1].end
-                pre = "" if group[0].block in heading_blocks else prefix
+                pre, ptoks = (first, first_toks) if group[0].block in heading_blocks else (later, later_toks)
                 out.append(ChunkPiece(text=pre + text[start:end], position=len(out), start=start, end=end,
-                                      tokens=sum(u.tokens for u in group) + (ptoks if pre else 0), heading=heading))
+                                      tokens=sum(u.tokens for u in group) + ptoks, heading=heading, prefix=pre))
         return out
