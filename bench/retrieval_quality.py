@@ -3,8 +3,8 @@ question sets, beside a naive baseline (fixed 200-word windows + brute-force Min
 size/overlap sweep and a fusion-weight sweep. The defaults in core/rag/chunkers/base.py and core/config.py are
 the ones this bench measured best.
 
-    python bench/retrieval_quality.py [--sets scenario,bashref] [--sizes 128,192,254] [--overlaps 0,32,64]
-                                      [--no-sweep] [--cache DIR] [--record] [--json FILE]
+    python bench/retrieval_quality.py [--sets scenario,bashref] [--configs 128/32,200/32,...] [--no-sweep]
+                                      [--cache DIR] [--record] [--json FILE]
 
 Sets:
 - scenario: sample_docs/knowledge (20 documents, 5 formats) + the scenario questions with an evidence passage.
@@ -178,12 +178,13 @@ def fusion_grid(cands: list, qs: list[dict]) -> list[dict]:
     from core.rag.evaluate import EVAL_K
     from core.rag.retriever import fuse
     rows = []
-    for method, rrf_k in (("linear", 60), ("weighted-rrf", 60), ("weighted-rrf", 10)):
+    for method, rrf_k, norm in (("linear", 60, "max"), ("linear", 60, "minmax"), ("weighted-rrf", 60, "max"),
+                                ("weighted-rrf", 10, "max")):
         for w in WEIGHTS:
-            f = FusionConfig(method, w, rrf_k)
+            f = FusionConfig(method, w, rrf_k, norm)
             s = scores(cands, qs, lambda L, f=f: fuse(L, EVAL_K, f))
-            rows.append({"method": method, "rrf_k": rrf_k, "weight": w, "hit@1": s["hit@1"], "hit@5": s["hit@5"],
-                         "mrr@10": s["mrr@10"]})
+            rows.append({"method": method, "rrf_k": rrf_k, "norm": norm, "weight": w, "hit@1": s["hit@1"],
+                         "hit@5": s["hit@5"], "mrr@10": s["mrr@10"]})
     return rows
 
 
@@ -197,8 +198,8 @@ def main() -> int:
     ap.add_argument("--chunker", default=None, help="chunker of the main table (default: the product's)")
     ap.add_argument("--size", type=int, default=None, help="chunk size of the main table (default: the product's)")
     ap.add_argument("--overlap", type=int, default=None, help="overlap of the main table (default: the product's)")
-    ap.add_argument("--sizes", default="128,192,254", help="chunk sizes of the sweep")
-    ap.add_argument("--overlaps", default="0,32,64", help="overlaps of the sweep")
+    ap.add_argument("--configs", default="128/32,200/0,200/32,200/64,254/32,254/64",
+                    help="size/overlap pairs of the chunk sweep")
     ap.add_argument("--no-sweep", action="store_true", help="only the main table and the fusion sweep")
     ap.add_argument("--cache", type=Path, default=None, help="keep chunk vectors here between runs")
     ap.add_argument("--record", action="store_true", help=f"write the measurements to {RECORD.relative_to(ROOT)}")
@@ -250,34 +251,30 @@ def main() -> int:
             cells = [grid[n][i] for n in names]
             h1 = statistics.mean(c["hit@1"] for c in cells)
             mrr = statistics.mean(c["mrr@10"] for c in cells)
-            label = row["method"] + (f" k={row['rrf_k']}" if row["method"] != "linear" else "")
+            label = row["method"] + (f" k={row['rrf_k']}" if row["method"] != "linear" else f" {row['norm']}")
             print(f"  {label:22} {row['weight']:4.1f} " + " ".join(f"{c['hit@1']:.3f} / {c['mrr@10']:.3f}" for c in cells)
                   + f" {h1:.3f} / {mrr:.3f}")
 
     if not args.no_sweep:
-        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
-        overlaps = [int(x) for x in args.overlaps.split(",") if x.strip()]
+        pairs = [tuple(int(x) for x in c.split("/")) for c in args.configs.split(",") if c.strip()]
         print(f"\nchunk sweep ({chunker}; hybrid = {fusion.describe()}): hit@1 / MRR@10")
         print(f"  {'size/overlap':13} " + " ".join(f"{n:>24}" for n in sets))
-        for sz in sizes:
-            for ov in overlaps:
-                if ov >= sz:
-                    continue
-                cells = []
-                for name, (corpus, qs) in sets.items():
-                    col, info = ingest(name, corpus, chunker, sz, ov)
-                    cands = candidate_lists(col, qs)
-                    picks = mode_pickers(fusion)
-                    row = {"set": name, "chunker": chunker, "size": sz, "overlap": ov, "chunks": info["chunks"],
-                           "median_tokens": info["median_tokens"]}
-                    for label, key in ((f"default ({fusion.method})", "hybrid"), ("dense only", "vector"),
-                                       ("BM25 only", "fts")):
-                        s = scores(cands, qs, picks[label])
-                        row[key] = {k: v for k, v in s.items() if k != "ranks"}
-                    out["sweep"].append(row)
-                    cells.append(f"{row['hybrid']['hit@1']:.3f} / {row['hybrid']['mrr@10']:.3f} ({info['chunks']:4d} ch)")
-                    cache.save()
-                print(f"  {sz:4d}/{ov:<8d} " + " ".join(f"{c:>24}" for c in cells), flush=True)
+        for sz, ov in pairs:
+            cells = []
+            for name, (corpus, qs) in sets.items():
+                col, info = ingest(name, corpus, chunker, sz, ov)
+                cands = candidate_lists(col, qs)
+                picks = mode_pickers(fusion)
+                row = {"set": name, "chunker": chunker, "size": sz, "overlap": ov, "chunks": info["chunks"],
+                       "median_tokens": info["median_tokens"]}
+                for label, key in ((f"default ({fusion.method})", "hybrid"), ("dense only", "vector"),
+                                   ("BM25 only", "fts")):
+                    s = scores(cands, qs, picks[label])
+                    row[key] = {k: v for k, v in s.items() if k != "ranks"}
+                out["sweep"].append(row)
+                cells.append(f"{row['hybrid']['hit@1']:.3f} / {row['hybrid']['mrr@10']:.3f} ({info['chunks']:4d} ch)")
+                cache.save()
+            print(f"  {sz:4d}/{ov:<8d} " + " ".join(f"{c:>24}" for c in cells), flush=True)
 
     out["seconds"] = round(time.perf_counter() - t_start, 1)
     out["load_average_end"] = round(os.getloadavg()[0], 2)

@@ -30,6 +30,7 @@ _ENV = {
     "WORKBENCH_MAX_UPLOAD_MB": "max_upload_mb",
     "WORKBENCH_FUSION": "fusion",
     "WORKBENCH_FUSION_WEIGHT": "fusion_weight",
+    "WORKBENCH_FUSION_NORM": "fusion_norm",
 }
 
 
@@ -49,7 +50,8 @@ class Settings:
     # Hybrid retrieval: how the vector and full-text lists are fused (core/rag/retriever.py). Defaults measured by
     # bench/retrieval_quality.py on the scenario and the Bash-manual question sets (README, Knowledge Base).
     fusion: str = "linear"                    # linear | rrf | weighted-rrf
-    fusion_weight: float = 0.5                # weight of the vector list (linear, weighted-rrf)
+    fusion_weight: float = 0.3                # weight of the vector list (linear, weighted-rrf)
+    fusion_norm: str = "max"                  # linear: scores divided by each list's best (max) or min-max scaled
     rrf_k: int = 60                           # RRF constant (rrf, weighted-rrf)
 
     # --- paths under the data folder ---

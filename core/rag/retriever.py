@@ -1,10 +1,11 @@
 """Retrieval: vector (cosine), full-text (BM25) and hybrid (a fusion of the two) over one pinned table version, so
 a result can always be reproduced with the version it reports.
 
-Hybrid fusions (`fuse`): "linear" -- LanceDB's LinearCombinationReranker over min-max normalised scores, the
-default with the vector weight measured by bench/retrieval_quality.py; "rrf" -- plain reciprocal rank fusion (LanceDB's
-RRFReranker formula); "weighted-rrf" -- RRF with a weight per list. The method and weight come from Settings
-(WORKBENCH_FUSION, WORKBENCH_FUSION_WEIGHT) or a call's arguments."""
+Hybrid fusions (`fuse`): "linear" -- LanceDB's LinearCombinationReranker over scores normalised by each list's
+best (the default; vector weight and normalisation measured by bench/retrieval_quality.py); "rrf" -- plain
+reciprocal rank fusion (LanceDB's RRFReranker formula); "weighted-rrf" -- RRF with a weight per list. The method,
+weight and normalisation come from Settings (WORKBENCH_FUSION, WORKBENCH_FUSION_WEIGHT, WORKBENCH_FUSION_NORM) or
+a call's arguments."""
 from __future__ import annotations
 
 import time
@@ -123,10 +124,20 @@ def _minmax(values: list[float]) -> list[float]:
     return [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in values]
 
 
-def linear(lists: dict[str, list[RetrievedChunk]], k: int, weight: float) -> list[RetrievedChunk]:
+def _bymax(values: list[float]) -> list[float]:
+    """Scale by the list's best score (the best -> 1, zero stays zero): keeps how far apart the scores are."""
+    hi = max(values, default=0.0)
+    return [v / hi if hi > 0 else 0.0 for v in values]
+
+
+NORMS = {"max": _bymax, "minmax": _minmax}
+
+
+def linear(lists: dict[str, list[RetrievedChunk]], k: int, weight: float, norm: str = "max") -> list[RetrievedChunk]:
     """Normalised linear combination: LanceDB's LinearCombinationReranker(weight) over the vector and full-text
-    lists, after the same min-max normalisation LanceDB's hybrid query applies. A chunk only one list found gets
-    0 for the other: score = weight * vector + (1 - weight) * full-text, each in [0, 1]."""
+    lists, each normalised first -- "max": divided by its best score (default, measured better); "minmax": the
+    min-max scaling LanceDB's own hybrid query applies. A chunk only one list found gets 0 for the other:
+    score = weight * vector + (1 - weight) * full-text, each in [0, 1]."""
     import pyarrow as pa
     from lancedb.rerankers import LinearCombinationReranker
 
@@ -138,11 +149,12 @@ def linear(lists: dict[str, list[RetrievedChunk]], k: int, weight: float) -> lis
     for mode, chunks in (("vector", vec), ("fts", fts)):
         for c in chunks:
             ranks.setdefault(c.id, {})[mode] = c.rank
+    scale = NORMS[norm]
     v_tbl = pa.table({"_rowid": pa.array([rowid[c.id] for c in vec], pa.uint64()),
-                      # cosine distance = 1 - similarity, normalised; the reranker turns it back into 1 - d
-                      "_distance": pa.array(_minmax([1.0 - c.score for c in vec]), pa.float32())})
+                      # the reranker reads a distance and scores it 1 - d: hand it 1 - normalised similarity
+                      "_distance": pa.array([1.0 - x for x in scale([c.score for c in vec])], pa.float32())})
     f_tbl = pa.table({"_rowid": pa.array([rowid[c.id] for c in fts], pa.uint64()),
-                      "_score": pa.array(_minmax([c.score for c in fts]), pa.float32())})
+                      "_score": pa.array(scale([c.score for c in fts]), pa.float32())})
     if not vec and not fts:
         return []
     res = LinearCombinationReranker(weight=float(weight), fill=1.0).rerank_hybrid("", v_tbl, f_tbl)
@@ -159,25 +171,29 @@ def linear(lists: dict[str, list[RetrievedChunk]], k: int, weight: float) -> lis
 @dataclass
 class FusionConfig:
     method: str = "linear"
-    weight: float = 0.5          # weight of the vector list (linear, weighted-rrf)
+    weight: float = 0.3          # weight of the vector list (linear, weighted-rrf)
     rrf_k: int = RRF_K
+    norm: str = "max"            # linear: score normalisation, max | minmax
 
     def describe(self) -> str:
         if self.method == "rrf":
             return f"plain RRF (k={self.rrf_k})"
         if self.method == "weighted-rrf":
             return f"weighted RRF (k={self.rrf_k}), vector weight {self.weight:.2f}, full-text {1 - self.weight:.2f}"
-        return (f"normalised linear combination (LanceDB LinearCombinationReranker), vector weight "
-                f"{self.weight:.2f}, full-text {1 - self.weight:.2f}")
+        return (f"linear combination of {'max' if self.norm == 'max' else 'min-max'}-normalised scores "
+                f"(LanceDB LinearCombinationReranker), vector weight {self.weight:.2f}, full-text {1 - self.weight:.2f}")
 
 
-def fusion_config(method: str | None = None, weight: float | None = None, rrf_k: int | None = None) -> FusionConfig:
+def fusion_config(method: str | None = None, weight: float | None = None, rrf_k: int | None = None,
+                  norm: str | None = None) -> FusionConfig:
     """The hybrid fusion in force: explicit arguments, else Settings (WORKBENCH_FUSION, WORKBENCH_FUSION_WEIGHT)."""
     from core.config import get_settings
 
     s = get_settings()
     cfg = FusionConfig(method or s.fusion, float(s.fusion_weight if weight is None else weight),
-                       int(s.rrf_k if rrf_k is None else rrf_k))
+                       int(s.rrf_k if rrf_k is None else rrf_k), norm or s.fusion_norm)
+    if cfg.norm not in NORMS:
+        raise InvalidParams(f"Unknown score normalisation {cfg.norm!r}: use {', '.join(NORMS)}.")
     if cfg.method not in FUSIONS:
         raise InvalidParams(f"Unknown fusion {cfg.method!r}: use {', '.join(FUSIONS)}.")
     if not 0.0 <= cfg.weight <= 1.0:
@@ -194,7 +210,7 @@ def fuse(lists: dict[str, list[RetrievedChunk]], k: int, fusion: FusionConfig | 
         return rrf(lists, k, f.rrf_k)
     if f.method == "weighted-rrf":
         return rrf(lists, k, f.rrf_k, {"vector": f.weight, "fts": 1.0 - f.weight})
-    return linear(lists, k, f.weight)
+    return linear(lists, k, f.weight, f.norm)
 
 
 def _check(query: str, mode: str, k: int) -> None:

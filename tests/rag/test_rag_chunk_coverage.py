@@ -30,16 +30,18 @@ def uncovered(text: str, chunks) -> list[int]:
     return [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
 
 
-def check_chunks(text: str, chunks, chunker: str, size: int, tok) -> None:
+def check_chunks(text: str, chunks, chunker: str, size: int, tok, kind: str = "markdown") -> None:
     assert chunks or not text.strip()
+    headings = {b.heading for b in blocks(text, kind) if b.kind == "heading"}
     assert [c.position for c in chunks] == list(range(len(chunks)))
     for c in chunks:
         body = text[c.start:c.end]
         assert 0 <= c.start < c.end <= len(text) and body.strip() == body
-        # the chunk text IS the document text of its span, after a context line (structure: its heading)
+        # the chunk text IS the document text of its span, after a context line (structure: its heading path)
         assert c.text == c.prefix + body
-        assert not c.prefix or (chunker == "structure" and c.heading and c.prefix.endswith("\n")
-                                and c.heading in c.prefix)
+        if c.prefix:
+            assert chunker == "structure" and c.prefix.endswith("\n")
+            assert set(c.prefix[:-1].split(" > ")) <= headings
         assert c.tokens <= size
     if chunker == "structure":
         assert max(tok.count_tokens(c.text) for c in chunks) <= size
@@ -57,7 +59,7 @@ def test_scenario_and_fixture_documents_lose_no_text(path, chunker, size, overla
     doc = load_path(path)
     text = doc.text[:200_000]                       # huge_line.txt: 2 MB on one line
     chunks = get_chunker(chunker, size, overlap).chunk(text, embedder, kind=doc.kind)
-    check_chunks(text, chunks, chunker, size, embedder)
+    check_chunks(text, chunks, chunker, size, embedder, doc.kind)
 
 
 # ---- generated documents --------------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def test_generated_documents_lose_no_text(doc, ext, config, embedder):
     loaded = load_bytes(data, "generated" + ext, max_mb=5)
     chunker, size, overlap = config
     chunks = get_chunker(chunker, size, overlap).chunk(loaded.text, embedder, kind=loaded.kind)
-    check_chunks(loaded.text, chunks, chunker, size, embedder)
+    check_chunks(loaded.text, chunks, chunker, size, embedder, loaded.kind)
     if chunker == "structure":
         check_boundaries(loaded.text, loaded.kind, chunks, size, embedder)
 
@@ -149,7 +151,8 @@ def check_boundaries(text: str, kind: str, chunks, size: int, tok) -> None:
             continue
         owner = next(((s, e) for s, e in spans if s < c.end < e), None)
         assert owner is not None, f"chunk end {c.end} is in no sentence"
-        assert tok.count_tokens(text[owner[0]:owner[1]]) > size - tok.count_tokens(c.heading), (
+        context = " > ".join(x for x in (c.prefix.strip(), c.heading) if x)     # what the budget left room for
+        assert tok.count_tokens(text[owner[0]:owner[1]]) > size - tok.count_tokens(context), (
             f"chunk {c.position} ends mid-sentence: {text[max(0, c.end - 30):c.end + 30]!r}")
 
 
@@ -225,4 +228,4 @@ def test_docx_loader_loses_no_text(embedder, tmp_path):
     doc = load_bytes(buf.getvalue(), "rota.docx", max_mb=5)
     for chunker, size, overlap in CONFIGS:
         chunks = get_chunker(chunker, size, overlap).chunk(doc.text, embedder, kind=doc.kind)
-        check_chunks(doc.text, chunks, chunker, size, embedder)
+        check_chunks(doc.text, chunks, chunker, size, embedder, doc.kind)

@@ -16,14 +16,20 @@ VEC = _list([("a", 0.9), ("b", 0.5), ("c", 0.1)])          # cosine similarities
 FTS = _list([("c", 10.0), ("a", 5.0), ("d", 1.0)])         # BM25 scores
 
 
-def test_linear_is_lancedb_linear_combination_of_min_max_scores():
-    # vector: a 1, b .5, c 0 after min-max; full-text: c 1, a 4/9, d 0; a chunk missing from a list gets 0 there
+def test_linear_is_lancedb_linear_combination_of_normalised_scores():
+    # default normalisation, by each list's best: vector a 1, b 5/9, c 1/9; full-text c 1, a .5, d .1
     fused = linear({"vector": VEC, "fts": FTS}, k=4, weight=0.7)
+    assert [c.id for c in fused] == ["a", "b", "c", "d"]
+    assert [round(c.score, 4) for c in fused] == [0.85, round(0.7 * 5 / 9, 4), round(0.7 / 9 + 0.3, 4), 0.03]
+    assert [c.id for c in linear({"vector": VEC, "fts": FTS}, k=4, weight=0.3)] == ["c", "a", "b", "d"]
+    # LanceDB's own hybrid normalisation, min-max: vector a 1, b .5, c 0; full-text c 1, a 4/9, d 0;
+    # a chunk missing from a list gets 0 there
+    fused = linear({"vector": VEC, "fts": FTS}, k=4, weight=0.7, norm="minmax")
     assert [c.id for c in fused] == ["a", "b", "c", "d"]
     assert [round(c.score, 4) for c in fused] == [round(0.7 + 0.3 * 4 / 9, 4), 0.35, 0.3, 0.0]
     assert fused[0].ranks == {"vector": 1, "fts": 2} and fused[3].ranks == {"fts": 3}
     assert [c.rank for c in fused] == [1, 2, 3, 4]
-    low = linear({"vector": VEC, "fts": FTS}, k=2, weight=0.2)
+    low = linear({"vector": VEC, "fts": FTS}, k=2, weight=0.2, norm="minmax")
     assert [c.id for c in low] == ["c", "a"]                   # full-text weighs more
     assert [c.id for c in linear({"vector": VEC, "fts": []}, k=3, weight=0.5)] == ["a", "b", "c"]
     assert linear({"vector": [], "fts": []}, k=3, weight=0.5) == []
@@ -51,6 +57,10 @@ def test_fusion_settings(monkeypatch, data_dir):
         fusion_config("magic")
     with pytest.raises(InvalidParams, match="between 0 and 1"):
         fusion_config(weight=1.5)
+    with pytest.raises(InvalidParams, match="normalisation"):
+        fusion_config(norm="softmax")
+    monkeypatch.setenv("WORKBENCH_FUSION_NORM", "minmax")
+    assert fusion_config("linear").norm == "minmax" and "min-max" in fusion_config("linear").describe()
 
 
 def test_hybrid_uses_the_configured_fusion(kb):
