@@ -34,6 +34,9 @@ _ENV = {
     "WORKBENCH_MAX_BATCH_FILES": "max_batch_files",
     "WORKBENCH_PARSE_TIMEOUT_S": "parse_timeout_s",
     "WORKBENCH_PARSE_MEMORY_MB": "parse_memory_mb",
+    "WORKBENCH_FUSION": "fusion",
+    "WORKBENCH_FUSION_WEIGHT": "fusion_weight",
+    "WORKBENCH_FUSION_NORM": "fusion_norm",
 }
 
 
@@ -57,6 +60,12 @@ class Settings:
     max_batch_files: int = 500                # files per upload batch / UI folder ingest
     parse_timeout_s: int = 120                # per-file parse time limit in the ingest sandbox (0 = in-process)
     parse_memory_mb: int = 2048               # per-file parse address-space limit (RLIMIT_AS) in the sandbox
+    # Hybrid retrieval: how the vector and full-text lists are fused (core/rag/retriever.py). Defaults measured by
+    # bench/retrieval_quality.py on the scenario and the Bash-manual question sets (README, Knowledge Base).
+    fusion: str = "linear"                    # linear | rrf | weighted-rrf
+    fusion_weight: float = 0.3                # weight of the vector list (linear, weighted-rrf)
+    fusion_norm: str = "max"                  # linear: scores divided by each list's best (max) or min-max scaled
+    rrf_k: int = 60                           # RRF constant (rrf, weighted-rrf)
 
     # --- paths under the data folder ---
     @property
@@ -105,6 +114,8 @@ def _coerce(name: str, raw) -> object:
     try:
         if typ in ("int", int):
             return int(raw)
+        if typ in ("float", float):
+            return float(raw)
         if typ in ("Path", Path):
             return Path(raw).expanduser()
         return str(raw)

@@ -43,6 +43,8 @@ class Question:
     patterns: list[str] = field(default_factory=list)
     exact: bool = False
     json_schema: dict | None = None
+    # the same answer stated elsewhere in the documents: [{"evidence": ..., "source": ...}] (retrieval evaluation)
+    alternatives: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +106,11 @@ def question_from_record(rec, line: int) -> Question:
             raise ValueError(f"`json_schema` is not valid JSON ({exc})") from exc
     if schema is not None and schema != "" and not isinstance(schema, dict):
         raise ValueError("`json_schema` must be a JSON object")
+    alternatives = rec.get("alternatives") or []
+    if not isinstance(alternatives, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("evidence"), str) and a["evidence"].strip()
+            and isinstance(a.get("source") or "", str) for a in alternatives):
+        raise ValueError("`alternatives` must be a list of {\"evidence\": text, \"source\": file name}")
     exact = rec.get("exact", False)
     if isinstance(exact, str):
         exact = exact.strip().lower() in ("1", "true", "yes")
@@ -113,6 +120,7 @@ def question_from_record(rec, line: int) -> Question:
         source=_optional_text(rec, "source"), evidence=_optional_text(rec, "evidence"),
         keywords=_as_list(rec.get("keywords"), "keywords"),
         patterns=patterns, exact=bool(exact), json_schema=schema or None,
+        alternatives=[{"evidence": a["evidence"].strip(), "source": a.get("source") or None} for a in alternatives],
     )
 
 

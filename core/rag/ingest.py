@@ -258,7 +258,7 @@ def _prepare(doc: loaders.Document, table, emb, ch, res: FileResult, index: int)
     if state["rows"] and state["hashes"] == {doc.content_hash}:
         res.ok, res.skipped_unchanged, res.chunks = True, True, state["rows"]
         return None
-    pieces = ch.chunk(doc.text, emb)
+    pieces = ch.chunk(doc.text, emb, kind=doc.kind)
     if not pieces:
         raise EmptyDocument(f"{doc.display_name}: no text to index after cleaning.")
     ids = [chunk_id(doc.doc_id, p.text, p.position) for p in pieces]

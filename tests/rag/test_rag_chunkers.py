@@ -52,10 +52,16 @@ def test_structure_keeps_sections_apart(embedder):
     chunks = get_chunker("structure", 120, 16).chunk(text, embedder)
     assert all(embedder.count_tokens(c.text) <= 120 + 4 for c in chunks)
     surge = [c for c in chunks if c.heading == "Surge"]
-    assert surge and all(c.text.startswith("Surge\n") for c in surge)
+    # every Surge chunk starts with its heading: the first with the heading line itself (kept in the text it
+    # heads, after its parent's title), the later ones with the heading path prepended
+    assert surge and "## Surge\n" in surge[0].text.split("\n\n", 1)[0] + "\n"
+    assert all(c.text.split("\n", 1)[0] in ("## Surge", "Plans and limits", "Plans and limits > Surge") for c in surge)
     assert any("600 SMS credits" in c.text for c in surge)
     # no chunk mixes the Surge and the Harbor section
     assert not any("## Harbor" in c.text for c in surge)
+    small = [c for c in get_chunker("structure", 40, 8).chunk(text, embedder) if c.heading == "Surge"]
+    assert len(small) > 1 and small[0].text.startswith(("## Surge\n", "Plans and limits\n## Surge\n"))
+    assert all(c.text.startswith("Plans and limits > Surge\n") for c in small[1:])
 
 
 def test_huge_single_line_is_split_quickly(embedder):

@@ -24,6 +24,7 @@ class ChunkPiece:
     end: int
     tokens: int
     heading: str = ""      # nearest section heading (structure-aware chunker)
+    prefix: str = ""       # context prepended to the document text: text == prefix + document[start:end]
 
 
 class Chunker:
@@ -39,7 +40,10 @@ class Chunker:
             raise InvalidParams(f"Chunk overlap must be between 0 and size-1 = {size - 1} tokens (got {overlap!r}).")
         self.size, self.overlap = size, overlap
 
-    def chunk(self, text: str, tok: TokenOffsets) -> list[ChunkPiece]:
+    def chunk(self, text: str, tok: TokenOffsets, kind: str | None = "markdown") -> list[ChunkPiece]:
+        """Chunks of a loaded document's text. `kind` is the loader's Document.kind (text, markdown, html, pdf,
+        docx): it decides what counts as a heading. Taken together, the chunks cover every non-whitespace
+        character of `text`."""
         raise NotImplementedError
 
     def settings(self) -> dict:
