@@ -1,4 +1,5 @@
-"""The ingest pipeline: load -> clean -> chunk -> embed -> store, one document at a time, each one atomic.
+"""The ingest pipeline: load -> clean -> chunk -> embed -> store, each document atomic. Loading/chunking and storing
+run on their own threads, overlapping with embedding, and chunks of several documents are embedded together.
 
 A failing file gets a FileResult with its error; the rest of the batch goes on. An unchanged file (same bytes,
 same index configuration) embeds nothing; a changed file only embeds the chunks whose text changed and replaces
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,8 +22,9 @@ from core.rag.chunkers import get_chunker
 from core.rag.embedders import get_embedder
 
 log = logging.getLogger(__name__)
-GROUP_CHUNKS = 128     # embed once this many chunks (of one or more documents) are pending
-EMBED_SLICE = 64
+GROUP_CHUNKS = 256     # embed once this many chunks (of one or more documents) are pending
+EMBED_SLICE = 64       # chunks per embedding call (progress moves after each)
+PREFETCH_DOCS = 32     # documents the loader thread may prepare ahead of the embedder
 
 
 @dataclass
@@ -133,6 +137,10 @@ def ingest_uploads(files: list[tuple[str, bytes]], collection: str, chunker: str
 def _run(items: list[Item], collection: str, chunker_name: str | None, size: int | None, overlap: int | None,
          progress: Callable[[IngestProgress], None] | None, embedder_name: str | None,
          on_result: Callable[[int, FileResult], None] | None = None) -> list[FileResult]:
+    """Three stages that overlap: a loader thread reads, cleans and chunks the next documents (and looks up
+    which chunks are already stored) while this thread embeds a group of chunks from one or more documents; a
+    writer thread stores each embedded group while the next one embeds. Each document is still written by one
+    atomic merge_insert; callbacks are serialised (one at a time, from any of the three threads)."""
     store.validate_collection(collection)
     emb = get_embedder(embedder_name)
     ch = get_chunker(chunker_name, size, overlap, max_tokens=emb.max_tokens)
@@ -140,21 +148,22 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
     total = len(items)
 
     fractions = [0.0] * total
+    cb_lock = threading.Lock()
 
     def report(i: int, name: str, stage: str, frac: float, msg: str = "") -> None:
-        fractions[i] = max(fractions[i], frac)
-        if progress:
-            progress(IngestProgress(name, i, total, stage, frac, sum(fractions) / total if total else 1.0, msg))
+        with cb_lock:
+            fractions[i] = max(fractions[i], frac)
+            if progress:
+                progress(IngestProgress(name, i, total, stage, frac, sum(fractions) / total if total else 1.0, msg))
 
     results: list[FileResult | None] = [None] * total
-    seen: dict[str, str] = {}
-    changed = False
-    group: list[_Prepared] = []      # documents chunked and waiting for one shared embedding call
+    changed = [False]
 
     def finished(i: int, res: FileResult) -> None:
-        results[i] = res
-        if on_result:
-            on_result(i, res)
+        with cb_lock:
+            results[i] = res
+            if on_result:
+                on_result(i, res)
 
     def fail(i: int, name: str, res: FileResult, exc: BaseException, t0: float) -> None:
         if isinstance(exc, WorkbenchError):
@@ -167,48 +176,98 @@ def _run(items: list[Item], collection: str, chunker_name: str | None, size: int
         finished(i, res)
         report(i, name, "error", 1.0, res.error)
 
+    # -- stage 1 (thread): load, clean, chunk, find what needs embedding ---------------------------------------
+    ready: "queue.Queue[tuple | None]" = queue.Queue(maxsize=PREFETCH_DOCS)
+    stop = threading.Event()
+
+    def load_all() -> None:
+        seen: dict[str, str] = {}
+        try:
+            for i, (name, doc_id, load) in enumerate(items):
+                if stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                res = FileResult(file=name, doc_id=doc_id)
+                try:
+                    if doc_id in seen:
+                        raise IngestError(f"{name}: another file in this batch ({seen[doc_id]}) has the same name "
+                                          f"{doc_id!r}; rename one of them.")
+                    seen[doc_id] = name
+                    report(i, name, "load", 0.0, "reading")
+                    doc = load()
+                    prep = _prepare(doc, table, emb, ch, res, i)
+                    res.seconds += time.perf_counter() - t0
+                    ready.put((i, name, res, prep, None, t0))
+                except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+                    ready.put((i, name, res, None, exc, t0))
+        finally:
+            ready.put(None)
+
+    # -- stage 3 (thread): store embedded groups, one atomic write per document ---------------------------------
+    to_store: "queue.Queue[list | None]" = queue.Queue(maxsize=2)
+
+    def store_all() -> None:
+        while True:
+            grp = to_store.get()
+            if grp is None:
+                return
+            for prep in grp:
+                t0 = time.perf_counter()
+                try:
+                    report(prep.index, prep.res.file, "store", 0.95, "writing")
+                    _store(prep, table, emb)
+                    changed[0] = True
+                    prep.res.seconds += time.perf_counter() - t0
+                    finished(prep.index, prep.res)
+                    report(prep.index, prep.res.file, "done", 1.0, f"{prep.res.chunks} chunks")
+                except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+                    fail(prep.index, prep.res.file, prep.res, exc, t0)
+
+    loader = threading.Thread(target=load_all, name="ingest-load", daemon=True)
+    writer = threading.Thread(target=store_all, name="ingest-store", daemon=True)
+    loader.start()
+    writer.start()
+
+    # -- stage 2 (this thread): embed groups of chunks across documents -----------------------------------------
+    group: list[_Prepared] = []
+
     def flush() -> None:
-        nonlocal changed
         if not group:
             return
-        _embed_group(group, emb, report)
-        for prep in group:
-            t0 = time.perf_counter()
-            try:
-                report(prep.index, prep.res.file, "store", 0.95, "writing")
-                _store(prep, table, emb)
-                changed = True
-                prep.res.seconds += time.perf_counter() - t0
-                finished(prep.index, prep.res)
-                report(prep.index, prep.res.file, "done", 1.0, f"{prep.res.chunks} chunks")
-            except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-                fail(prep.index, prep.res.file, prep.res, exc, t0)
+        _embed_group(group, emb, report)     # an embedder failure (e.g. its server went away) ends the batch
+        to_store.put(list(group))
         group.clear()
 
-    for i, (name, doc_id, load) in enumerate(items):
-        t0 = time.perf_counter()
-        res = FileResult(file=name, doc_id=doc_id)
-        try:
-            if doc_id in seen:
-                raise IngestError(f"{name}: another file in this batch ({seen[doc_id]}) has the same name "
-                                  f"{doc_id!r}; rename one of them.")
-            seen[doc_id] = name
-            report(i, name, "load", 0.0, "reading")
-            doc = load()
-            prep = _prepare(doc, table, emb, ch, res, i)
-            res.seconds += time.perf_counter() - t0
+    try:
+        while True:
+            item = ready.get()
+            if item is None:
+                break
+            i, name, res, prep, exc, t0 = item
+            if exc is not None:
+                fail(i, name, res, exc, t0)
+                continue
             if prep is None:
                 finished(i, res)
                 report(i, name, "skipped", 1.0, "unchanged")
                 continue
             report(i, name, "chunk", 0.1, f"{len(prep.pieces)} chunks, {len(prep.todo)} to embed")
             group.append(prep)
-            if sum(len(p.todo) for p in group) >= GROUP_CHUNKS:
+            # embed when enough chunks are pending, or when the loader has nothing ready (do not sit idle)
+            pending = sum(len(p.todo) for p in group)
+            if pending >= GROUP_CHUNKS or (pending >= EMBED_SLICE and ready.empty()):
                 flush()
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            fail(i, name, res, exc, t0)
-    flush()
-    if changed:
+        flush()
+    finally:
+        stop.set()
+        while loader.is_alive():            # unblock a loader waiting on a full queue, then let it end
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        to_store.put(None)
+        writer.join()
+    if changed[0]:
         store.update_indexes(table)
     return [r for r in results if r is not None]
 
@@ -245,6 +304,9 @@ def _embed_group(group: list["_Prepared"], emb, report) -> None:
     jobs = [(p, k) for p in group for k in p.todo]
     if not jobs:
         return
+    # longest first across the whole group (what SentenceTransformer.encode does within one call): each slice then
+    # holds chunks of similar length, so little of the batch is padding
+    jobs.sort(key=lambda j: -len(j[0].pieces[j[1]].text))
     t0 = time.perf_counter()
     done: dict[int, int] = {}
     for s in range(0, len(jobs), EMBED_SLICE):
