@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/compare.py [--questions 20] [--max-tokens 32] [--rounds 1] [--data DIR]
 
-"direct" = for each (question, approach): core.rag.api.retrieve + build_context + PromptSpec.render +
-backend.chat - the work itself, nothing persisted. "runner" = core.compare.runner.run_batch on a run folder with
-the same approaches, order, params and seed (resolution, per-answer JSONL append with fsync, atomic status
-writes, provenance) but scoring off, so it is the same work. "runner + scores" adds every score (embeddings for
+"direct" = resolving the approaches (core.compare.approach.resolve: prompt version, model, index table version)
+then for each (question, approach): core.rag.api.retrieve + build_context + PromptSpec.render + backend.chat - the
+work itself, nothing persisted. "runner" = core.compare.runner.create_run (the same resolution, plus spec.json and
+status.json) + run_batch on that run folder with the same approaches, order, params and seed (per-answer JSONL
+append with fsync, atomic status writes, provenance) but scoring off, so it is the same work. Both clocks start
+before resolving, so resolving is included on both sides. "runner + scores" adds every score (embeddings for
 similarity/groundedness/context hit). Model and embedder are loaded and warmed before timing; rounds alternate
 direct/runner to spread the noise of a shared machine. Target: runner / direct <= 1.1.
 
@@ -52,17 +54,18 @@ def main() -> int:
              A.ApproachSpec("few_shot", prompt="few_shot"),
              A.ApproachSpec("guardrail_rag", prompt="guardrail", rag=A.RetrievalSpec("support", "hybrid", 4)),
              A.ApproachSpec("zero_shot_rag", prompt="zero_shot", rag=A.RetrievalSpec("support", "vector", 2))]
-    resolved = [A.resolve(s, max_tokens=args.max_tokens, seed=42) for s in specs]
-    assert all(r.available for r in resolved), [r.reason for r in resolved]
+    warm = [A.resolve(s, max_tokens=args.max_tokens, seed=42) for s in specs]     # warm-up (not timed)
+    assert all(r.available for r in warm), [r.reason for r in warm]
     backend = get_backend("embedded")
     emb = rag_api.get_embedder()
-    backend.chat([{"role": "user", "content": "hi"}], GenParams(max_tokens=4), model=resolved[0].model_id)  # warm
+    backend.chat([{"role": "user", "content": "hi"}], GenParams(max_tokens=4), model=warm[0].model_id)
     emb.encode(["warm up"])
     rag_api.retrieve("warm up", "support", mode="hybrid", k=2)
 
     def direct() -> tuple[float, int, float]:
         tokens, inside = 0, 0.0
         t = time.perf_counter()
+        resolved = [A.resolve(s, max_tokens=args.max_tokens, seed=42) for s in specs]   # resolving is timed
         for q in questions:
             for r in resolved:
                 spec = PromptSpec.from_dict(r.prompt)
@@ -80,8 +83,8 @@ def main() -> int:
         return time.perf_counter() - t, tokens, inside
 
     def through_runner(score: bool) -> tuple[float, int, float]:
+        t = time.perf_counter()                   # resolving (inside create_run) is timed, as in direct()
         run_id = runner.create_run(specs, questions, max_tokens=args.max_tokens, seed=42)
-        t = time.perf_counter()
         st = runner.run_batch(runner.run_dir(run_id), score=score, embed=emb.encode if score else None)
         wall = time.perf_counter() - t
         assert st["state"] == "done" and st["errors"] == 0, st

@@ -1,11 +1,17 @@
 """Fine-tune bench: seconds per step and peak memory of a job started through our runner (own process, status/metrics
 files, callbacks) vs a bare Unsloth loop and a bare PEFT+TRL loop with the same spec on the same data.
 
-    .venv/bin/python bench/finetune.py [--steps 10] [--rows 40] [--threads 0]
+    .venv/bin/python bench/finetune.py [--rounds 3] [--steps 6] [--rows 40] [--threads 0] [--preset quick]
 
-Each variant runs in a fresh process (Unsloth patches transformers/TRL globally on import). s/step is the training
-loop only (model loading excluded, measured the same way in all three); "wall" includes process start and loading.
-Target: runner <= 1.1x bare Unsloth.
+Every setting comes from ONE JobSpec (the preset, with max_steps/threads from the flags, no evaluation, all rows
+for training), passed as a dict to the bare loops: LoRA r/alpha/dropout/targets, batch, grad accumulation, lr,
+warmup, sequence length, seed, logging steps, completion-only loss, threads. What the spec does not hold is derived
+the way the runner derives it (linear schedule, bf16 where the CPU has it natively, no gradient checkpointing on
+CPU). Rounds are interleaved (A B C, A B C, ...; each variant in a fresh process, since Unsloth patches
+transformers/TRL globally on import), so load drift on a shared machine hits every variant alike; the table gives
+the median per variant with its min-max spread. s/step is the training loop only (model loading excluded,
+measured the same way in all three); "wall" includes process start and loading. Target: runner <= 1.1x bare
+Unsloth. Default run ~5-6 min on a quiet 2-core CPU; raise --rounds / --steps for tighter figures.
 """
 from __future__ import annotations
 
@@ -26,41 +32,47 @@ BARE = textwrap.dedent(r'''
 import json, os, resource, sys, time
 os.environ["UNSLOTH_AUTO_INSTALL"] = "0"; os.environ["UNSLOTH_LLAMA_CPP_OFFLINE"] = "1"
 cfg = json.loads(sys.argv[1])
-S = cfg["spec"]
+S = cfg["spec"]                      # every training setting comes from the job spec
 t_start = time.perf_counter()
 if cfg["kind"] == "unsloth":
     import unsloth  # noqa: F401
     from unsloth import FastLanguageModel
 import torch
-if cfg["threads"]:
-    torch.set_num_threads(cfg["threads"])
+torch.set_num_threads(S["threads"] or os.cpu_count() or 1)      # as the runner does on CPU
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 rows = [json.loads(l) for l in open(cfg["data"], encoding="utf-8") if l.strip()]
-ds = Dataset.from_list([{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows])
-torch.manual_seed(42)
+if S["completion_only"]:
+    ds = Dataset.from_list([{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows])
+else:
+    ds = Dataset.from_list([{"messages": r["messages"]} for r in rows])
+torch.manual_seed(S["seed"])
 if cfg["kind"] == "unsloth":
     model, tok = FastLanguageModel.from_pretrained(model_name=cfg["base"], max_seq_length=S["max_seq_len"], dtype=None,
-                                                   load_in_4bit=False, local_files_only=True)
-    model = FastLanguageModel.get_peft_model(model, r=S["lora_r"], lora_alpha=S["lora_alpha"], lora_dropout=0.0,
-                                             target_modules=S["target_modules"], bias="none",
-                                             use_gradient_checkpointing=False, random_state=42,
+                                                   load_in_4bit=bool(S["load_in_4bit"]), local_files_only=True)
+    model = FastLanguageModel.get_peft_model(model, r=S["lora_r"], lora_alpha=S["lora_alpha"],
+                                             lora_dropout=S["lora_dropout"], target_modules=S["target_modules"],
+                                             bias="none", use_gradient_checkpointing=False, random_state=S["seed"],
                                              max_seq_length=S["max_seq_len"])
 else:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(cfg["base"], local_files_only=True)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(cfg["base"], dtype=torch.float32, local_files_only=True)
-    model = get_peft_model(model, LoraConfig(r=S["lora_r"], lora_alpha=S["lora_alpha"], lora_dropout=0.0,
+    model.config.use_cache = False
+    model = get_peft_model(model, LoraConfig(r=S["lora_r"], lora_alpha=S["lora_alpha"], lora_dropout=S["lora_dropout"],
                                              target_modules=S["target_modules"], bias="none", task_type="CAUSAL_LM"))
-args = SFTConfig(output_dir=cfg["out"], per_device_train_batch_size=S["batch_size"], gradient_accumulation_steps=1,
-                 learning_rate=S["learning_rate"], max_steps=cfg["steps"], warmup_steps=S["warmup_steps"],
-                 lr_scheduler_type="linear", logging_steps=1, save_strategy="no", report_to="none", seed=42,
-                 data_seed=42, max_length=S["max_seq_len"],
-                 packing=False, completion_only_loss=True, bf16=cfg["bf16"], gradient_checkpointing=False,
-                 dataloader_num_workers=0, disable_tqdm=True, use_cpu=True)
+common = dict(output_dir=cfg["out"], per_device_train_batch_size=S["batch_size"],
+              gradient_accumulation_steps=S["grad_accum"], learning_rate=S["learning_rate"],
+              max_steps=S["max_steps"], warmup_steps=S["warmup_steps"], lr_scheduler_type="linear",
+              logging_steps=S["logging_steps"], save_strategy="no", report_to="none", seed=S["seed"],
+              data_seed=S["seed"], bf16=cfg["bf16"], gradient_checkpointing=False, dataloader_num_workers=0,
+              disable_tqdm=True, use_cpu=True)
 from trl.trainer import utils as trl_utils
 if cfg["kind"] == "unsloth" or trl_utils._ChunkedLogProbFunction is not None:
+    args = SFTConfig(**common, max_length=S["max_seq_len"], packing=False, completion_only_loss=S["completion_only"])
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
 else:
     # TRL 1.x's SFT loss needs Triton kernels (CUDA torch): the bare CPU loop is transformers.Trainer on the same
@@ -70,28 +82,28 @@ else:
         return list(x["input_ids"] if isinstance(x, dict) or hasattr(x, "input_ids") else x)
     feats = []
     for r in rows:
-        full = ids(tok.apply_chat_template(r["messages"], tokenize=True))[:S["max_seq_len"]]
-        p = ids(tok.apply_chat_template(r["messages"][:-1], tokenize=True, add_generation_prompt=True))
-        feats.append({"input_ids": full, "attention_mask": [1] * len(full),
-                      "labels": ([-100] * len(p) + full[len(p):])[:len(full)]})
+        full = ids(tok.apply_chat_template(r["messages"], tokenize=True))
+        if S["completion_only"]:
+            p = ids(tok.apply_chat_template(r["messages"][:-1], tokenize=True, add_generation_prompt=True))
+            labels = [-100] * len(p) + full[len(p):]
+        else:
+            labels = list(full)
+        full, labels = full[:S["max_seq_len"]], labels[:S["max_seq_len"]]
+        feats.append({"input_ids": full, "attention_mask": [1] * len(full), "labels": labels})
     def collate(b):
         n = max(len(x["input_ids"]) for x in b)
         pad = lambda k, v: torch.tensor([x[k] + [v] * (n - len(x[k])) for x in b])
         return {"input_ids": pad("input_ids", tok.pad_token_id), "attention_mask": pad("attention_mask", 0),
                 "labels": pad("labels", -100)}
-    targs = TrainingArguments(output_dir=cfg["out"], per_device_train_batch_size=S["batch_size"],
-                              learning_rate=S["learning_rate"], max_steps=cfg["steps"], warmup_steps=S["warmup_steps"],
-                              lr_scheduler_type="linear", logging_steps=1, save_strategy="no", report_to="none",
-                              seed=42, data_seed=42, bf16=cfg["bf16"], gradient_checkpointing=False,
-                              dataloader_num_workers=0, disable_tqdm=True, use_cpu=True, remove_unused_columns=False)
-    trainer = Trainer(model=model, args=targs, train_dataset=feats, data_collator=collate, processing_class=tok)
+    trainer = Trainer(model=model, args=TrainingArguments(**common, remove_unused_columns=False), train_dataset=feats,
+                      data_collator=collate, processing_class=tok)
 t0 = time.perf_counter()
 out = trainer.train()
 dt = time.perf_counter() - t0
 losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 print("RESULT " + json.dumps({"seconds_per_step": dt / trainer.state.global_step, "train_seconds": dt,
       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "first_loss": losses[0],
-      "last_loss": losses[-1], "load_seconds": t0 - t_start}))
+      "last_loss": losses[-1], "load_seconds": t0 - t_start, "steps": trainer.state.global_step}))
 ''')
 
 
@@ -103,11 +115,9 @@ def bf16_native() -> bool:
         return False
 
 
-def run_bare(kind: str, data: Path, base: Path, steps: int, threads: int, tmp: Path) -> dict:
-    from core.finetune.spec import preset_spec
-    cfg = {"kind": kind, "data": str(data), "base": str(base), "steps": steps, "threads": threads,
-           "spec": preset_spec("quick").to_dict(),
-           "out": str(tmp / f"out-{kind}"), "bf16": bf16_native()}
+def run_bare(kind: str, data: Path, base: Path, spec: dict, tmp: Path) -> dict:
+    cfg = {"kind": kind, "data": str(data), "base": str(base), "spec": spec, "out": str(tmp / f"out-{kind}"),
+           "bf16": bf16_native()}
     env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     t0 = time.perf_counter()
@@ -120,12 +130,9 @@ def run_bare(kind: str, data: Path, base: Path, steps: int, threads: int, tmp: P
     return {**json.loads(line[-1][7:]), "wall": wall}
 
 
-def run_runner(data: Path, steps: int, threads: int, tmp: Path) -> dict:
-    os.environ["WORKBENCH_DATA"] = str(tmp / "data")
+def run_runner(data: Path, spec, tmp: Path) -> dict:
     from core.finetune import runner
     from core.finetune.datasets import load_file
-    from core.finetune.spec import preset_spec
-    spec = preset_spec("quick").replace(max_steps=steps, eval_steps=0, val_fraction=0.0, threads=threads)
     t0 = time.perf_counter()
     run = runner.submit(spec, load_file(data))
     run = runner.wait(run.run_id, poll=0.5)
@@ -139,37 +146,54 @@ def run_runner(data: Path, steps: int, threads: int, tmp: Path) -> dict:
 
 
 def main() -> None:
+    import statistics
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (A B C per round)")
+    ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--rows", type=int, default=40)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    ap.add_argument("--preset", default="quick")
     args = ap.parse_args()
 
-    from core.finetune.convert import ensure_hf_model
-    base = ensure_hf_model()
-    src = ROOT / "sample_docs" / "finetune" / "train.chat.jsonl"
     with tempfile.TemporaryDirectory(prefix="bench-ft-") as td:
         tmp = Path(td)
+        os.environ["WORKBENCH_DATA"] = str(tmp / "data")        # one data folder: the runner's and the bare loops'
+        from core.finetune.convert import ensure_hf_model
+        from core.finetune.spec import preset_spec
+        spec = preset_spec(args.preset).replace(max_steps=args.steps, eval_steps=0, val_fraction=0.0,
+                                                threads=args.threads, trainer="unsloth").validate()
+        base = ensure_hf_model()
+        src = ROOT / "sample_docs" / "finetune" / "train.chat.jsonl"
         data = tmp / "train.jsonl"
         data.write_text("\n".join(src.read_text(encoding="utf-8").splitlines()[:args.rows]) + "\n", encoding="utf-8")
-        q = __import__("core.finetune.spec", fromlist=["preset_spec"]).preset_spec("quick")
-        print(f"Same spec for all (the quick preset): SmolLM2-135M-Instruct, LoRA r={q.lora_r} on "
-              f"{','.join(q.target_modules)}, batch {q.batch_size}, seq {q.max_seq_len}, lr {q.learning_rate}, "
-              f"{args.steps} steps, "
-              f"{args.rows} rows, completion-only loss, bf16={bf16_native()}, cores={os.cpu_count()}, "
-              f"load avg {os.getloadavg()[0]:.1f}")
-        results = {}
-        results["bare Unsloth (CPU path)"] = run_bare("unsloth", data, base, args.steps, args.threads, tmp)
-        results["bare PEFT (+TRL/Trainer)"] = run_bare("peft", data, base, args.steps, args.threads, tmp)
-        results["our runner (Unsloth)"] = run_runner(data, args.steps, args.threads, tmp)
-    ref = results["bare Unsloth (CPU path)"]["seconds_per_step"]
-    print(f"\n{'variant':<26} {'s/step':>8} {'x bare Unsloth':>15} {'peak RSS MB':>12} {'loss first->last':>18} "
-          f"{'wall s':>8}")
-    for name, r in results.items():
-        print(f"{name:<26} {r['seconds_per_step']:>8.2f} {r['seconds_per_step'] / ref:>15.2f} {r['peak_rss_mb']:>12.0f} "
-              f"{r['first_loss']:>8.3f} -> {r['last_loss']:<7.3f} {r['wall']:>8.1f}")
-    ratio = results["our runner (Unsloth)"]["seconds_per_step"] / ref
-    print(f"\nrunner / bare Unsloth = {ratio:.2f} (target <= 1.10): {'OK' if ratio <= 1.1 else 'ABOVE TARGET'}")
+        spec = spec.replace(data=str(data))
+        S = spec.to_dict()
+        print(f"One spec for all (preset {args.preset}): LoRA r={S['lora_r']} alpha={S['lora_alpha']} dropout="
+              f"{S['lora_dropout']} on {','.join(S['target_modules'])}, batch {S['batch_size']}x{S['grad_accum']}, "
+              f"seq {S['max_seq_len']}, lr {S['learning_rate']}, warmup {S['warmup_steps']}, {S['max_steps']} steps, "
+              f"seed {S['seed']}, completion-only={S['completion_only']}, {args.rows} rows, bf16={bf16_native()}, "
+              f"cores={os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}", flush=True)
+        variants = {"bare Unsloth (CPU path)": lambda: run_bare("unsloth", data, base, S, tmp),
+                    "bare PEFT (+TRL/Trainer)": lambda: run_bare("peft", data, base, S, tmp),
+                    "our runner (Unsloth)": lambda: run_runner(data, spec, tmp)}
+        results: dict[str, list[dict]] = {k: [] for k in variants}
+        for r in range(args.rounds):
+            for name, fn in variants.items():
+                results[name].append(fn())
+                print(f"round {r + 1}/{args.rounds} {name}: {results[name][-1]['seconds_per_step']:.2f} s/step",
+                      file=sys.stderr, flush=True)
+    med = {k: statistics.median(x["seconds_per_step"] for x in v) for k, v in results.items()}
+    ref = med["bare Unsloth (CPU path)"]
+    print(f"\n{'variant':<26} {'s/step median':>13} {'min-max':>12} {'x bare Unsloth':>15} {'peak RSS MB':>12} "
+          f"{'loss first->last':>18} {'wall s':>8}")
+    for name, rs in results.items():
+        sp = [x["seconds_per_step"] for x in rs]
+        print(f"{name:<26} {med[name]:>13.2f} {min(sp):>5.2f}-{max(sp):<6.2f} {med[name] / ref:>15.2f} "
+              f"{statistics.median(x['peak_rss_mb'] for x in rs):>12.0f} "
+              f"{rs[-1]['first_loss']:>8.3f} -> {rs[-1]['last_loss']:<7.3f} {statistics.median(x['wall'] for x in rs):>8.1f}")
+    ratio = med["our runner (Unsloth)"] / ref
+    print(f"\nrunner / bare Unsloth = {ratio:.2f} (median of {args.rounds} interleaved rounds; target <= 1.10): "
+          f"{'OK' if ratio <= 1.1 else 'ABOVE TARGET'}")
     print(f"load avg at the end: {os.getloadavg()[0]:.1f} (timings on a shared CPU are noisy)")
 
 
