@@ -9,7 +9,8 @@
 
 Leakage guard (both variants): no evaluation question, reference answer or evidence sentence may reach training.
 A transcript whose user turn is an evaluation question (or nearly: difflib ratio >= QUESTION_RATIO), or whose text
-holds an evaluation reference, a reference sentence or an evidence sentence, is dropped (listed as a warning);
+holds an evaluation reference, a reference sentence or an evidence sentence (or a near-copy of one: word-set
+Jaccard >= NEAR_COPY), is dropped (listed as a warning);
 in RAFT prompts, context sentences that are evidence or reference sentences are left out of the selection.
 `find_leaks(rows, questions)` is the check the tests run over every generated row.
 """
@@ -25,6 +26,7 @@ from core.errors import InvalidParams
 from core.finetune.spec import DATA_VARIANTS
 QUESTION_RATIO = 0.8          # user turn vs evaluation question: at or above this, the row is the question
 MIN_SENTENCE_WORDS = 5        # reference sentences shorter than this are too generic to count as a leak
+NEAR_COPY = 0.8              # a sentence whose word set overlaps an evidence/reference sentence's this much (Jaccard)
 SUPPORT_SHARE = 0.6           # a step is supported by a passage holding >= this share of its content words (and >= 2)
 _STEP = re.compile(r"^(\s*\d+[.)]\s+)(.*?)(\s*)$")
 
@@ -64,6 +66,8 @@ class LeakGuard:
             if (q.evidence or "").strip():
                 self.texts.append((_norm(q.evidence), "evidence", q.id))
         self.texts = [t for t in self.texts if t[0]]
+        self.word_sets = [(set(nt.split()), kind, qid) for nt, kind, qid in self.texts
+                          if kind != "reference" and len(nt.split()) >= MIN_SENTENCE_WORDS]
 
     def _is_boilerplate(self, s: str) -> bool:
         return any(rx.search(s) for rx in self.boiler)
@@ -83,14 +87,29 @@ class LeakGuard:
         for nt, kind, qid in self.texts:
             if nt in t:
                 out.append(f"holds the {kind} of {qid}")
+        for sent in _sentences(text):
+            hit = self._near_copy(sent)
+            if hit:
+                out.append(f"holds a near-copy of the {hit[0]} of {hit[1]}")
         return sorted(set(out))
+
+    def _near_copy(self, sentence: str) -> tuple[str, str] | None:
+        ws = set(_norm(sentence).split())
+        if len(ws) < MIN_SENTENCE_WORDS:
+            return None
+        for es, kind, qid in self.word_sets:
+            if len(ws & es) / len(ws | es) >= NEAR_COPY:
+                return kind, qid
+        return None
 
     def excludes(self, sentence: str) -> bool:
         """True for a context sentence that is (or contains, or is part of) an evidence or reference sentence."""
         s = _norm(sentence)
         if len(s.split()) < 3:
             return False
-        return any(nt in s or (len(s.split()) >= MIN_SENTENCE_WORDS and s in nt) for nt, _, _ in self.texts)
+        if any(nt in s or (len(s.split()) >= MIN_SENTENCE_WORDS and s in nt) for nt, _, _ in self.texts):
+            return True
+        return self._near_copy(sentence) is not None
 
 
 def row_text(row: dict) -> str:

@@ -391,20 +391,28 @@ def _select_sentences(question, chunks, budget, count, max_sentences, embed, use
     if not cands:
         return []
     cands.sort(key=lambda c: (-c.score, c.chunk_i, c.sent_i))
-    best = cands[0].score
+    top = cands[0]
+    if count(render_context(_group(chunks, [top]))) > budget:
+        return _cut_to_fit(chunks, top, budget, count)     # the best sentence alone is over budget: cut it
+    best = top.score
     chosen: list[_Cand] = []
+    keys: set[tuple[int, int]] = set()
     for c in cands:
         if len(chosen) >= max_sentences or (best > 0 and c.score < MIN_RELATIVE * best):
             break
+        if c.score > c.own and (c.chunk_i, c.sent_i - 1) not in keys:
+            continue             # ranked up only as the follow-up of its sentence, which did not make it
         if count(render_context(_group(chunks, chosen + [c]))) <= budget:
             chosen.append(c)
-    if chosen:
-        return _group(chunks, chosen)
-    c = cands[0]                     # even the best sentence alone is over budget: cut it to fit
+            keys.add((c.chunk_i, c.sent_i))
+    return _group(chunks, chosen)
+
+
+def _cut_to_fit(chunks, c: _Cand, budget: int, count) -> list[SourcedSnippet]:
     words = c.text.split()
     while len(words) > 3:
         words = words[: max(3, int(len(words) * 0.8))]
-        trial = _group(chunks, [_Cand(c.chunk_i, c.sent_i, c.heading, " ".join(words) + " …", c.score)])
+        trial = _group(chunks, [_Cand(c.chunk_i, c.sent_i, c.heading, " ".join(words) + " …", c.score, c.own)])
         if count(render_context(trial)) <= budget:
             return trial
     return []
@@ -457,11 +465,20 @@ def extractive_answer(question: str, chunks: Sequence, *, max_sentences: int = 2
         return ExtractiveAnswer("The retrieved passages contain no sentence to quote.", [], [])
     cands.sort(key=lambda c: (-c.score, c.chunk_i, c.sent_i))
     best = cands[0].score
-    picked = [c for c in cands[:max_sentences] if c is cands[0] or c.score >= MIN_RELATIVE * best]
+    picked: list[_Cand] = []
+    for c in cands:
+        if len(picked) >= max_sentences or c.score < MIN_RELATIVE * best:
+            break
+        if c.score > c.own and not any(p.chunk_i == c.chunk_i and p.sent_i == c.sent_i - 1 for p in picked):
+            continue             # only as the follow-up of its own sentence
+        picked.append(c)
     parts, cited, rows = [], [], []
+    last_heading = None
     for c in picked:
         n = c.chunk_i + 1
-        text = f"{c.heading}: {c.text}" if c.heading and c.heading.lower() not in c.text.lower() else c.text
+        fresh = c.heading and c.heading != last_heading and c.heading.lower() not in c.text.lower()
+        text = f"{c.heading}: {c.text}" if fresh else c.text
+        last_heading = c.heading
         parts.append(f"{text} [{n}]")
         if n not in cited:
             cited.append(n)
