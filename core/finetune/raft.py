@@ -317,5 +317,27 @@ def apply_data_variant(ds, variant: str, *, questions: Sequence | None = None, c
         rows, rep = plain_rows(ds.rows, questions, boiler)
     problems = list(ds.problems) + [Problem(d["line"], "left out of training: " + "; ".join(d["reasons"]), "warning")
                                     for d in rep.dropped]
-    source = ds.source + (" (RAFT: retrieval-augmented)" if variant == "raft" else "")
-    return Dataset(rows=rows, format=ds.format, source=source, problems=problems, n_read=ds.n_read), rep
+    info = {k: v for k, v in rep.to_dict().items() if k != "dropped"}
+    info["dropped"] = len(rep.dropped)
+    return Dataset(rows=rows, format=ds.format, source=ds.source, problems=problems, n_read=ds.n_read,
+                   variant=info), rep
+
+
+def describe_variant(spec: dict | None) -> str:
+    """One line for the Fine-Tune page / runs list: which data a run (its spec.json) or an adapter (its recorded
+    spec) trained on."""
+    spec = spec or {}
+    variant = spec.get("data_variant") or "plain"
+    info = (spec.get("data_summary") or {}).get("variant") or {}
+    if variant == "raft":
+        prof = info.get("profile") or {}
+        line = "RAFT: retrieval-augmented transcripts"
+        if prof:
+            line += (f" (k={prof.get('k')}, {prof.get('method')} <= {prof.get('budget_tokens')} tokens, prompt "
+                     f"{info.get('prompt') or prof.get('prompt')}")
+            line += f"; {info.get('cited')}/{info.get('rows_out')} answers cite a passage)" if info.get("rows_out") else ")"
+        return line
+    line = "plain transcripts"
+    if info.get("dropped"):
+        line += f" ({info['dropped']} rows that hold evaluation text left out)"
+    return line
