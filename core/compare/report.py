@@ -74,6 +74,7 @@ def render_markdown(run: RunData, summary: dict) -> str:
     lines += ["## Recommendation", "", ov.get("text", ""), ""]
     if ov.get("rule"):
         lines += [f"_{ov['rule']}_", ""]
+    lines += _md_sections(verdict_sections(run))
     for key, title in CONSIDERATIONS:
         part = d.get(key)
         if not part:
@@ -156,6 +157,7 @@ def render_html(run: RunData, summary: dict, include_charts: bool = True) -> str
     ov = d.get("overall", {})
     parts.append(f"<div class='rec'><h2 style='border:0;margin-top:.2em'>Recommendation</h2><p>{html.escape(ov.get('text', ''))}</p>"
                  + (f"<p class='rule'>{html.escape(ov['rule'])}</p>" if ov.get("rule") else "") + "</div>")
+    parts += _html_sections(verdict_sections(run))
     figs = {}
     if include_charts and any(s.n_answers for s in summary["approaches"]):
         figs = charts.all_figures(run, summary["approaches"])
@@ -231,6 +233,14 @@ def evidence_sections(run: RunData) -> list[dict]:
     from core.compare.evidence import report_sections
 
     return report_sections(run)
+
+
+# ---- verdicts per question type (core/compare/verdicts.py), rendered as generic sections -------------------------
+def verdict_sections(run: RunData) -> list[dict]:
+    """{title, paragraphs, tables: [{caption, rows}]} per section; none when the run's questions carry no tags."""
+    from core.compare.verdicts import report_sections
+
+    return report_sections(run) if any(q.tags for q in run.questions) else []
 
 
 def _md_sections(sections: list[dict]) -> list[str]:

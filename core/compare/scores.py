@@ -36,8 +36,8 @@ EXPLAIN = {
                   "or prompt; only when a schema applies.",
     "voice": "Share of the scenario's brand-voice checks (greeting, numbered steps, sign-off ...) the answer passes.",
     "context_hit": f"RAG only: 1 when a retrieved chunk contains the question's evidence passage (verbatim after "
-                   f"normalising, or a chunk sentence with cosine >= {CONTEXT_HIT_THRESHOLD}). Did retrieval find "
-                   f"the evidence?",
+                   f"normalising, or a chunk sentence with cosine >= {CONTEXT_HIT_THRESHOLD} that holds every number "
+                   f"of the evidence). Did retrieval find the evidence?",
     "groundedness": f"RAG only: share of answer sentences whose best cosine to a retrieved chunk or chunk sentence "
                     f"is >= {GROUNDED_THRESHOLD} and whose numbers all appear in the context. Low means the answer "
                     f"says things the context does not (a similarity proxy: it does not catch every contradiction).",
@@ -241,8 +241,18 @@ def context_hit(evidence: str | None, chunks: Sequence[str], embed: Callable | N
             owner.append(i)
     sims = _cos_matrix(embed, [evidence], targets)[0]
     best = int(sims.argmax())
+    # A paraphrase counts only when it carries the evidence's numbers: the stale "200 SMS credits" of an old guide
+    # is as close to the changelog's "now 300 instead of 200" as a true paraphrase, and "valid for 14 days" to "7".
+    ev_numbers = _numbers(evidence)
+    for j in sims.argsort()[::-1]:
+        if sims[j] < CONTEXT_HIT_THRESHOLD:
+            break
+        if ev_numbers <= _numbers(targets[j]):
+            return Score(1.0, f"evidence matches chunk [{owner[j] + 1}] (cosine {sims[j]:.2f})")
     if sims[best] >= CONTEXT_HIT_THRESHOLD:
-        return Score(1.0, f"evidence matches chunk [{owner[best] + 1}] (cosine {sims[best]:.2f})")
+        missing = sorted(ev_numbers - _numbers(targets[best]))
+        return Score(0.0, f"evidence not retrieved: the closest chunk [{owner[best] + 1}] (cosine {sims[best]:.2f}) "
+                          f"lacks its numbers {', '.join(missing)}")
     return Score(0.0, f"evidence not retrieved (best cosine {sims[best]:.2f} < {CONTEXT_HIT_THRESHOLD})")
 
 

@@ -245,6 +245,15 @@ def summarise(run: RunData, cost_model: CostModel | None = None, baseline: RunDa
     out = {"run_id": run.run_id, "name": run.spec.get("name"), "state": run.state, "status": run.status,
            "n_questions": len(run.spec.get("questions", [])), "approaches": sums, "decision": decide(sums, cm),
            "cost_model": cm.to_dict(), "diff": baseline_diff(run, baseline) if baseline else None}
+    # ---- verdicts per question type (core/compare/verdicts.py): with tagged questions the recommendation
+    # follows the per-tag results; the blended decision above stays as a summary, labelled as such.
+    from core.compare import verdicts
+    v = out["verdicts"] = verdicts.build(run)
+    ov = out["decision"].get("overall") or {}
+    if v["recommendation"]["picks"]:
+        ov["blended"] = ov.get("text", "")
+        ov["text"] = verdicts.overall_text(v, ov["blended"])
+        ov["by_type"] = v["recommendation"]
     return out
 
 

@@ -75,6 +75,8 @@ def cmd_finetune(args) -> int:
     spec = _spec_from_args(args)
     ds = load_file(args.data, max_mb=s.max_upload_mb)
     if ds.rows and not ds.errors:
+        from core.finetune.raft import apply_data_variant      # drops rows that leak the evaluation set; RAFT rows
+        ds, _ = apply_data_variant(ds, spec.data_variant)
         prepare(ds, spec.base_model, spec.max_seq_len, s)
     if ds.problems and not args.json:
         _err(f"{args.data}: {ds.summary()['rows']} usable rows, format {ds.format or '?'}; problems:")

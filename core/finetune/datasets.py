@@ -50,6 +50,7 @@ class Dataset:
     source: str = ""
     problems: list[Problem] = field(default_factory=list)
     n_read: int = 0                    # non-blank records read from the file
+    variant: dict = field(default_factory=dict)   # how the rows were derived (core/finetune/raft.py), if they were
 
     @property
     def errors(self) -> list[Problem]:
@@ -73,8 +74,11 @@ class Dataset:
         return self
 
     def summary(self) -> dict:
-        return {"source": self.source, "format": self.format, "rows": len(self.rows), "read": self.n_read,
-                "errors": len(self.errors), "warnings": len(self.problems) - len(self.errors)}
+        out = {"source": self.source, "format": self.format, "rows": len(self.rows), "read": self.n_read,
+               "errors": len(self.errors), "warnings": len(self.problems) - len(self.errors)}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
 
     def to_dict(self) -> dict:
         return {**self.summary(), "problems": [asdict(p) for p in self.problems]}

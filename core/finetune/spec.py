@@ -10,6 +10,7 @@ from core.llm.models import DEFAULT_MODEL
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRAINERS = ("auto", "unsloth", "peft+trl")
+DATA_VARIANTS = ("plain", "raft")                  # core/finetune/raft.py builds the "raft" rows
 
 
 @dataclass
@@ -37,6 +38,7 @@ class JobSpec:
     trainer: str = "auto"                           # auto (Unsloth, else PEFT+TRL) | unsloth | peft+trl
     threads: int = 0                                # torch threads on CPU; 0 = all cores
     completion_only: bool = True                    # learn only the assistant answer (prompt tokens masked)
+    data_variant: str = "plain"                     # plain transcripts | raft: retrieval-augmented (core/finetune/raft.py)
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
@@ -86,6 +88,9 @@ class JobSpec:
         if not self.target_modules or not all(isinstance(m, str) and m.isidentifier() for m in self.target_modules):
             raise InvalidParams(f"target_modules must be a non-empty list of module names such as q_proj, v_proj "
                                 f"(got {self.target_modules!r}).")
+        if self.data_variant not in DATA_VARIANTS:
+            raise InvalidParams(f"data_variant must be one of {', '.join(DATA_VARIANTS)} (got {self.data_variant!r}): "
+                                f"plain = the transcripts, raft = retrieval-augmented examples.")
         if self.trainer not in TRAINERS:
             raise InvalidParams(f"trainer must be one of {', '.join(TRAINERS)} (got {self.trainer!r}).")
         if self.early_stopping_patience and (not self.eval_steps or not self.val_fraction):

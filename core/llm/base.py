@@ -28,6 +28,7 @@ class GenParams:
     json_schema: dict | None = None        # structured output: the reply must match this JSON schema
     num_ctx: int | None = None             # context window to ask for (Ollama num_ctx); None = backend default
     keep_alive: str | None = None          # Ollama keep_alive, e.g. "5m"
+    repeat_penalty: float | None = None    # llama.cpp / Ollama repetition penalty (1.0 = off); None = backend default
 
     def validate(self) -> "GenParams":
         """Raise InvalidParams with a message that names the bad field and its allowed range."""
@@ -39,6 +40,9 @@ class GenParams:
         for name, val, lo, hi in checks:
             if not isinstance(val, (int, float)) or isinstance(val, bool) or math.isnan(float(val)) or not lo <= val <= hi:
                 raise InvalidParams(f"{name} must be between {lo} and {hi} (got {val!r}).")
+        if self.repeat_penalty is not None and (isinstance(self.repeat_penalty, bool) or not isinstance(
+                self.repeat_penalty, (int, float)) or not 0.5 <= float(self.repeat_penalty) <= 2.0):
+            raise InvalidParams(f"repeat_penalty must be between 0.5 and 2.0 (got {self.repeat_penalty!r}).")
         if self.num_ctx is not None and not (128 <= int(self.num_ctx) <= 1_048_576):
             raise InvalidParams(f"num_ctx must be between 128 and 1048576 (got {self.num_ctx!r}).")
         if self.seed is not None and not isinstance(self.seed, int):

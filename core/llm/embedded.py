@@ -267,6 +267,8 @@ def _is_gguf(path: Path) -> bool:
 def _completion_kwargs(params: GenParams) -> dict:
     kwargs = dict(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
                   stop=list(params.stop) or None, seed=params.seed)
+    if params.repeat_penalty is not None:
+        kwargs["repeat_penalty"] = float(params.repeat_penalty)
     if params.json_schema is not None:
         from llama_cpp import LlamaGrammar
         try:

@@ -213,6 +213,8 @@ class OllamaBackend(Backend):
                    "num_ctx": num_ctx}
         if params.seed is not None:
             options["seed"] = params.seed
+        if params.repeat_penalty is not None:
+            options["repeat_penalty"] = float(params.repeat_penalty)
         if params.stop:
             options["stop"] = list(params.stop)
         usage = Usage(backend=self.name, model=model, prompt_tokens=prompt_est, n_ctx=num_ctx)

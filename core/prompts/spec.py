@@ -62,7 +62,7 @@ class PromptSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["params"] = {k: v for k, v in self.params.to_dict().items() if k not in ("json_schema", "num_ctx", "keep_alive") or v}
+        d["params"] = {k: v for k, v in self.params.to_dict().items() if k not in ("json_schema", "num_ctx", "keep_alive", "repeat_penalty") or v}
         return d
 
     # ---- rendering ----

@@ -1,0 +1,35 @@
+"""The data variant is part of the job spec (validated, on the CLI line, recorded with the run and the adapter)."""
+from __future__ import annotations
+
+import pytest
+
+from core.errors import InvalidParams
+from core.finetune.datasets import load_file
+from core.finetune.raft import apply_data_variant, describe_variant
+from core.finetune.spec import DATA_VARIANTS, JobSpec, preset_spec
+from tests.finetune.ft_helpers import TRAIN
+
+
+def test_data_variant_is_a_validated_spec_field_with_a_cli_flag():
+    assert DATA_VARIANTS == ("plain", "raft") and JobSpec().data_variant == "plain"
+    spec = preset_spec("quick").replace(data_variant="raft", max_seq_len=512).validate()
+    assert "--data-variant raft" in spec.cli_line(data="t.jsonl", preset="quick")
+    assert "--data-variant" not in preset_spec("quick").cli_line(data="t.jsonl", preset="quick")
+    with pytest.raises(InvalidParams, match="data_variant must be one of plain, raft"):
+        JobSpec(data_variant="rag").validate()
+    with pytest.raises(InvalidParams):
+        apply_data_variant(load_file(TRAIN), "rag")
+
+
+def test_the_run_summary_says_which_data_a_run_trained_on(data_dir):
+    ds, rep = apply_data_variant(load_file(TRAIN), "plain")
+    summary = ds.summary()
+    assert summary["variant"]["variant"] == "plain" and summary["variant"]["dropped"] == len(rep.dropped) > 0
+    spec = {**preset_spec("quick").to_dict(), "data_summary": summary}
+    assert describe_variant(spec) == f"plain transcripts ({len(rep.dropped)} rows that hold evaluation text left out)"
+    raft = {"data_variant": "raft", "data_summary": {"variant": {
+        "variant": "raft", "rows_out": 179, "cited": 120, "prompt": "rag_small",
+        "profile": {"k": 4, "method": "sentences", "budget_tokens": 160}}}}
+    assert describe_variant(raft) == ("RAFT: retrieval-augmented transcripts (k=4, sentences <= 160 tokens, prompt "
+                                      "rag_small; 120/179 answers cite a passage)")
+    assert describe_variant({}) == "plain transcripts"            # runs from before the field existed
