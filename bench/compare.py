@@ -87,7 +87,7 @@ def main() -> int:
         run_id = runner.create_run(specs, questions, max_tokens=args.max_tokens, seed=42)
         st = runner.run_batch(runner.run_dir(run_id), score=score, embed=emb.encode if score else None)
         wall = time.perf_counter() - t
-        assert st["state"] == "done" and st["errors"] == 0, st
+        assert st["state"] == "succeeded" and st["errors"] == 0, st
         results = runner.load_run(run_id).results
         return (wall, sum(r["completion_tokens"] for r in results),
                 sum(r["retrieval_s"] + r["usage"]["latency_s"] for r in results))

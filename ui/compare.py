@@ -21,6 +21,7 @@ from core.config import get_settings
 from core.errors import DatasetError, WorkbenchError
 from core.llm.base import Usage
 from core.llm.models import DEFAULT_MODEL, list_adapters
+from ui import safe
 from ui.common import get_backend, md_escape, show_error, show_usage
 from ui.jobs import job_panel
 
@@ -237,7 +238,7 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> Non
     st.caption(f"Question: {md_escape(question)}")
     for col, spec in zip(cols, specs):
         with col:
-            st.markdown(f"**{spec.name}**")
+            st.markdown(f"**{md_escape(spec.name)}**")
             st.caption(spec.kind)
             rec = {"text": "", "usage": None, "retrieval": None, "error": None, "describe": ""}
             out["answers"][spec.name] = rec
@@ -252,7 +253,7 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> Non
                 with st.spinner("retrieving…" if res.rag else "thinking…"):
                     run.prepare()
                 box = st.container(border=True)
-                box.write_stream(run)
+                safe.stream(run, box)          # model output stays text (issue 14)
                 r = run.record
                 rec.update(text=r["answer"], usage=r["usage"], retrieval=r["retrieval"],
                            notes=_score_notes(q, r["answer"], res, r["retrieval"]),
@@ -291,7 +292,7 @@ def show_single(data: dict) -> None:
     cols = st.columns(max(1, len(data["answers"])))
     for col, (name, rec) in zip(cols, data["answers"].items()):
         with col:
-            st.markdown(f"**{name}**")
+            st.markdown(f"**{md_escape(name)}**")
             if rec.get("error"):
                 st.warning(rec["error"])
                 continue
@@ -529,7 +530,7 @@ def inspect_question(run) -> None:
     cols = st.columns(max(1, len(run.approaches)))
     for col, a in zip(cols, run.approaches):
         with col:
-            st.markdown(f"**{a.name}**")
+            st.markdown(f"**{md_escape(a.name)}**")
             r = run.result(q.id, a.name)
             if not a.available:
                 st.warning(f"Unavailable: {a.reason}")
@@ -597,7 +598,7 @@ def report_tab(run, summary) -> None:
         if not part:
             continue
         st.subheader(f"{title} — {part['winner']}")
-        st.write(part["text"])
+        safe.text(part["text"])
         st.dataframe(pd.DataFrame(part["table"]), hide_index=True)
         if part.get("by_tag"):
             st.caption("Quality per question tag: mean [95% CI] (n)")

@@ -18,6 +18,7 @@ from core.finetune import runner, views
 from core.finetune.datasets import Dataset, parse_bytes, split
 from core.finetune.spec import ALL_LINEAR, PRESETS, TRAINERS, JobSpec, preset_spec
 from core.jobs.states import ICONS
+from ui import safe
 from ui.common import show_error
 from ui.jobs import job_panel, start_next_button
 
@@ -351,7 +352,7 @@ def _side_by_side(base_model: str, model_id: str) -> None:
             st.markdown(f"**{label}**")
             try:
                 stream = backend.chat_stream(msgs, params, model=mid)
-                st.write_stream(stream)
+                safe.stream(stream)
                 show_usage(stream.usage)
             except WorkbenchError as exc:
                 show_error(exc)

@@ -15,6 +15,7 @@ import streamlit as st
 from core import jobs as joblayer
 from core.errors import WorkbenchError
 from core.rag import api, jobs, views
+from ui import safe
 from ui.common import backend_picker, get_backend, md_escape, show_error, show_usage
 from ui.jobs import ago, job_panel, render
 
@@ -384,7 +385,7 @@ def ask_tab(s: KbState) -> None:
                                 k=int(k_ans), stream=True)
             holder = st.empty()
             with holder.container():
-                st.write_stream(stream)
+                safe.stream(stream)
             res = stream.result()
             holder.empty()
             ss.kb_answer = res

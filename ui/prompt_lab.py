@@ -12,7 +12,7 @@ from core.prompts.run import (Variant, all_variables, batch_figure, batch_summar
                               run_batch, stream_variants)
 from core.prompts.spec import PromptSpec
 from core.scenario import scenario_questions
-from ui.common import PageState, backend_picker, get_backend, show_error, show_text, show_usage, state
+from ui.common import PageState, backend_picker, get_backend, md_escape as md, show_error, show_text, show_usage, state
 
 LABELS = ["A", "B", "C", "D"]
 TABS = ["Playground", "Batch", "Versions"]
@@ -273,7 +273,7 @@ def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, r
     slots = {}
     for i, col in enumerate(st.columns(n, gap="small")):
         with col:
-            st.markdown(f"**Output {LABELS[i]}**" + (f" · `{specs[i].name}`" if i in specs else ""))
+            st.markdown(f"**Output {LABELS[i]}**" + (f" · {md(specs[i].name)}" if i in specs else ""))
             slots[i] = (st.empty(), st.empty(), st.container())
             if i in specs:
                 output_header(S, i, specs[i], targets[i], variables)
