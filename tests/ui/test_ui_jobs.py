@@ -39,7 +39,7 @@ def _app(job_id: str) -> AppTest:
     return at.run()
 
 
-def _wait(pred, timeout=30.0):
+def _wait(pred, timeout=90.0):          # a worker process may take long to start on a loaded 2-core machine
     deadline = time.time() + timeout
     while time.time() < deadline:
         if pred():
