@@ -223,7 +223,8 @@ def main() -> int:
     sets = question_sets([s.strip() for s in args.sets.split(",") if s.strip()], tmp / "data")
     out: dict = {"measured": time.strftime("%Y-%m-%d"), "load_average_start": round(load0, 2),
                  "defaults": {"chunker": chunker, "chunk_size": size, "overlap": overlap, "fusion": fusion.method,
-                              "fusion_weight": fusion.weight, "rrf_k": fusion.rrf_k, "describe": fusion.describe()},
+                              "fusion_weight": fusion.weight, "fusion_norm": fusion.norm, "rrf_k": fusion.rrf_k,
+                              "describe": fusion.describe()},
                  "sets": {}, "main": {}, "fusion_grid": {}, "sweep": []}
     t_start = time.perf_counter()
     for name, (corpus, qs) in sets.items():

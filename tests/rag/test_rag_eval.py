@@ -73,5 +73,9 @@ def test_sweep_chart_from_recorded_measurements():
     assert fig is not None and len(fig.data) == 2 * 2 * 2            # overlap x metric lines per set facet
     assert chunk_sweep_figure({}) is None
     rec = measured_defaults()                                          # what the bench recorded in the repo
-    if rec:
-        assert rec["defaults"]["chunk_size"] and rec["main"] and rec["sweep"]
+    from core.rag.chunkers import DEFAULT_OVERLAP, DEFAULT_SIZE
+    from core.rag.retriever import fusion_config
+    assert (rec["defaults"]["chunk_size"], rec["defaults"]["overlap"]) == (DEFAULT_SIZE, DEFAULT_OVERLAP)
+    assert rec["defaults"]["fusion_weight"] == fusion_config().weight and rec["defaults"]["fusion"] == "linear"
+    assert set(rec["main"]) == {"scenario", "bashref"} and rec["sweep"]
+    assert chunk_sweep_figure() is not None

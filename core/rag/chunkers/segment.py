@@ -30,6 +30,7 @@ _ABBREV = frozenset("e.g i.e vs cf mr mrs ms dr st no nos fig figs approx incl e
 _CLAUSE_END = re.compile(r"[,;:\u2014\u2013](?=\s)")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _SPACES = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -72,8 +73,7 @@ def _is_caps_title(line: str) -> bool:
     if not 3 <= len(s) <= 80 or s[-1] in ".,;":
         return False
     # every word is upper case, or a code with digits ("1xxx  SIGN-IN AND ACCOUNTS", "CHAPTER 2")
-    words = [w for w in s.split() if any(ch.isalpha() for ch in w)]
-    if not words or any(any(ch.islower() for ch in w) and not any(ch.isdigit() for ch in w) for w in words):
+    if any(w != w.upper() and not _DIGIT.search(w) for w in s.split()):
         return False
     return sum(ch.isupper() for ch in s) >= 3
 
@@ -251,10 +251,11 @@ def _merge(units: list[Unit], budget: int) -> list[Unit]:
     return out
 
 
-def units(text: str, blk: Block, index: int, budget: int, tok) -> list[Unit]:
+def units(text: str, blk: Block, index: int, budget: int, tok, counter: TokenCounter | None = None) -> list[Unit]:
     """Sentences (and structural lines) of a block, each at most `budget` tokens; a code block's units are its
-    lines; a heading is one unit. A sentence longer than `budget` comes back in pieces (`cut` says how)."""
-    counter = TokenCounter(text, blk.start, blk.end, tok)
+    lines; a heading is one unit. A sentence longer than `budget` comes back in pieces (`cut` says how).
+    `counter`: token positions of the whole text, computed once per document (else the block is tokenized)."""
+    counter = counter or TokenCounter(text, blk.start, blk.end, tok)
     if blk.kind == "heading":
         spans = [(blk.start, blk.end)]
     elif blk.kind == "code":

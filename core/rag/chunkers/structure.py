@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from core.rag.chunkers.base import Chunker, ChunkPiece, TokenOffsets
-from core.rag.chunkers.segment import Block, Unit, blocks, units
+from core.rag.chunkers.segment import Block, TokenCounter, Unit, blocks, units
 
 
 def _sections(blks: list[Block]) -> list[tuple[str, list[int]]]:
@@ -129,6 +129,7 @@ class StructureChunker(Chunker):
         lead_ins = {i for i, b in enumerate(blks) if b.kind == "para" and b.end - b.start <= 80
                     and "\n" not in text[b.start:b.end] and text[b.end - 1] not in ".!?"}
         paths = _paths(blks) if self.breadcrumbs else {}
+        counter = TokenCounter(text, 0, len(text), tok)      # one tokenizer pass per document
         out: list[ChunkPiece] = []
         for heading, idx in _sections(blks):
             path = paths.get(max((i for i in idx if i in heading_blocks), default=-1), [heading] if heading else [])
@@ -139,7 +140,7 @@ class StructureChunker(Chunker):
             budget = self.size - max(later_toks, first_toks)
             us: list[Unit] = []
             for i in idx:
-                us += units(text, blks[i], i, budget, tok)
+                us += units(text, blks[i], i, budget, tok, counter)
             for group in pack(us, budget, self.overlap, heading_blocks, lead_ins):
                 start, end = group[0].start, group[-1].end
                 pre, ptoks = (first, first_toks) if group[0].block in heading_blocks else (later, later_toks)
