@@ -153,15 +153,17 @@ def parse_approach(text: str) -> ApproachSpec:
 
 
 def classic_presets(collection: str = "support", mode: str = "hybrid", k: int = 4) -> list[ApproachSpec]:
-    """The four classic columns. The fine-tuned columns use the newest adapter ("ft:latest"). Prompt-only uses
-    the long few-shot prompt, the fine-tuned column the short zero-shot one (what fine-tuning is meant to
-    replace); both RAG columns use the same guardrail prompt so their difference is the weights alone."""
+    """The four classic columns. The fine-tuned column uses the newest adapter trained on the plain transcripts
+    ("ft:latest"), the fine-tuned + RAG column the newest one trained on retrieval-augmented data ("ft:latest-raft",
+    core/finetune/raft.py; the newest adapter when there is none). Prompt-only uses the long few-shot prompt, the
+    fine-tuned column the short zero-shot one (what fine-tuning is meant to replace); both RAG columns use the same
+    guardrail prompt."""
     rag = RetrievalSpec(collection, mode, k)
     return [
         ApproachSpec("prompt_only", DEFAULT_MODEL, "few_shot"),
         ApproachSpec("prompt_rag", DEFAULT_MODEL, "guardrail", RetrievalSpec(**asdict(rag))),
         ApproachSpec("fine_tuned", LATEST_ADAPTER, "zero_shot"),
-        ApproachSpec("fine_tuned_rag", LATEST_ADAPTER, "guardrail", RetrievalSpec(**asdict(rag))),
+        ApproachSpec("fine_tuned_rag", LATEST_RAFT_ADAPTER, "guardrail", RetrievalSpec(**asdict(rag))),
     ]
 
 
