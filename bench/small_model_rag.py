@@ -11,8 +11,9 @@ done once per (question, k) and reused by every config. A config is: k, context 
 chunk, whole chunks, or core.rag.select's sentence selection under a token budget), prompt shape and decoding.
 
 Columns: keyword share (core.compare.scores.keywords, the Compare page's score), the share of answers with every
-keyword, answers citing a valid [n], the share of questions whose evidence sentence is inside the prompt, mean
-prompt tokens and seconds per answer. Two reference rows need no configuration: prompt-only (the few-shot prompt,
+keyword, answers citing a valid [n], the voice checks passed (core.compare.scores.voice: Pip's greeting, numbered
+steps, sign-off), the share of questions whose evidence sentence is inside the prompt, mean prompt tokens and
+seconds per answer. Two reference rows need no configuration: prompt-only (the few-shot prompt,
 no retrieval: what the model knows) and retrieval-only (core.rag.select.extractive_answer: no model at all).
 A quality benchmark, not a timing one: the seconds are for orientation (the machine is shared).
 """
@@ -62,6 +63,7 @@ def shapes() -> dict:
                               template="Sources:\n{context}\n\nQuestion: {question}",
                               examples=[FewShot(EXAMPLE_USER, EXAMPLE_ANSWER)]),
         "few_shot": lib("few_shot"),
+        "zero_shot": lib("zero_shot"),
     }
     if (ROOT / "sample_docs" / "prompts" / "rag_small.yaml").is_file():
         out["rag_small"] = lib("rag_small")
@@ -82,20 +84,25 @@ class Config:
 
 
 GRID = [
+    # references: what the model knows without retrieval, and what retrieval alone finds (no model)
     Config("prompt_only", method="none", shape="few_shot", temperature=0.2),
+    Config("zero_shot_only", method="none", shape="zero_shot", temperature=0.2),
     Config("retrieval_only", method="extractive"),
+    # which part of the chunks goes in
     Config("probe_first70_k2", k=2, method="first_words", budget=10_000, shape="short_after"),
     Config("guardrail_chunks_k4", k=4, method="chunks", budget=1500, shape="guardrail"),
-    Config("first70_k4_example", k=4, method="first_words", budget=10_000, shape="example"),
+    Config("guardrail_first70_k4", k=4, method="first_words", budget=10_000, shape="guardrail"),
     Config("sent160_guardrail", shape="guardrail"),
+    # context budget
+    Config("sent100_guardrail", budget=100, max_sentences=2, shape="guardrail"),
+    Config("sent250_guardrail", budget=250, max_sentences=6, shape="guardrail"),
+    # prompt shape
     Config("sent160_short_after", shape="short_after"),
     Config("sent160_short_before", shape="short_before"),
     Config("sent160_unnumbered", shape="unnumbered"),
     Config("sent160_example", shape="example"),
-    Config("sent100_example", budget=100, max_sentences=2),
-    Config("sent250_example", budget=250, max_sentences=6),
-    Config("sent160_example_rp1.1", repeat_penalty=1.1),
-    Config("sent160_example_rp1.3", repeat_penalty=1.3),
+    # decoding
+    Config("sent160_guardrail_rp1.1", shape="guardrail", repeat_penalty=1.1),
 ]
 
 
@@ -130,8 +137,9 @@ def retrieval_cache(questions, ks, collection: str, path: Path) -> dict:
     return cache["items"]
 
 
-def run_config(cfg: Config, questions, chunks_of, backend, model, counter, max_tokens: int, shape_specs) -> dict:
-    from core.compare.scores import keywords
+def run_config(cfg: Config, questions, chunks_of, backend, model, counter, max_tokens: int, shape_specs,
+               voice_checks=()) -> dict:
+    from core.compare.scores import keywords, voice
     from core.llm.base import GenParams
     from core.rag.context import check_citations
     from core.rag.select import contains_evidence, extractive_answer, render_context, select_context
@@ -162,7 +170,8 @@ def run_config(cfg: Config, questions, chunks_of, backend, model, counter, max_t
             evidence_in = bool(q.evidence) and bool(snippets) and contains_evidence(q.evidence, snippets)
         kw = keywords(text, q.keywords)
         cc = check_citations(text, n_sources)
-        rows.append({"qid": q.id, "answer": text, "keywords": kw.value, "all": kw.value == 1.0,
+        vc = voice(text, voice_checks).value if voice_checks else None
+        rows.append({"qid": q.id, "answer": text, "keywords": kw.value, "all": kw.value == 1.0, "voice": vc,
                      "cites": cc.ok, "evidence_in_prompt": evidence_in, "prompt_tokens": prompt_tokens,
                      "seconds": time.perf_counter() - t0})
     n = len(rows)
@@ -170,6 +179,7 @@ def run_config(cfg: Config, questions, chunks_of, backend, model, counter, max_t
             "keyword_share": sum(r["keywords"] or 0 for r in rows) / n,
             "all_keywords": sum(r["all"] for r in rows) / n,
             "cites": sum(r["cites"] for r in rows) / n,
+            "voice": sum(r["voice"] or 0 for r in rows) / n,
             "evidence_in_prompt": sum(r["evidence_in_prompt"] for r in rows) / n,
             "prompt_tokens": sum(r["prompt_tokens"] for r in rows) / n,
             "seconds": sum(r["seconds"] for r in rows) / n, "rows": rows}
@@ -190,12 +200,14 @@ def describe(cfg: dict) -> str:
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"\n| config | setting | keyword share | all keywords | cites [n] | evidence in prompt | prompt tok | s/answer |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| config | model | setting | keyword share | all keywords | cites [n] | voice | evidence in prompt "
+          "| prompt tok | s/answer |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['config']['name']}{' · ' + r['model'] if r['model'] and not r['model'].startswith('smollm2') else ''} "
-              f"| {describe(r['config'])} | {r['keyword_share']:.2f} | {r['all_keywords']:.2f} | {r['cites']:.2f} | "
-              f"{r['evidence_in_prompt']:.2f} | {r['prompt_tokens']:.0f} | {r['seconds']:.1f} |")
+        model = "-" if r["config"]["method"] == "extractive" else r["model"]
+        print(f"| {r['config']['name']} | {model} | {describe(r['config'])} | {r['keyword_share']:.2f} | "
+              f"{r['all_keywords']:.2f} | {r['cites']:.2f} | {r['voice']:.2f} | {r['evidence_in_prompt']:.2f} | "
+              f"{r['prompt_tokens']:.0f} | {r['seconds']:.1f} |")
 
 
 def main() -> int:
@@ -238,12 +250,14 @@ def main() -> int:
     model = args.model or None
     counter = text_token_counter(backend, model)
     specs = shapes()
+    from core.compare.questions import load_scenario
+    voice_checks = load_scenario().voice_checks
     print(f"{len(questions)} questions ({', '.join(sorted(TAGS))}, not reasoning); model {model or 'default'}",
           file=sys.stderr)
     results = []
     for cfg in grid:
         t0 = time.perf_counter()
-        r = run_config(cfg, questions, chunks_of, backend, model, counter, args.max_tokens, specs)
+        r = run_config(cfg, questions, chunks_of, backend, model, counter, args.max_tokens, specs, voice_checks)
         r["model"] = model or backend.default_model()
         results.append(r)
         print(f"{cfg.name}: keyword share {r['keyword_share']:.2f}, evidence in prompt {r['evidence_in_prompt']:.2f} "

@@ -22,7 +22,8 @@ from core.llm.models import ADAPTER_PREFIX, DEFAULT_MODEL
 MAX_APPROACHES = 6
 RAG_MODES = ("hybrid", "vector", "fts")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}$")
-LATEST_ADAPTER = "ft:latest"
+LATEST_ADAPTER = "ft:latest"               # the newest adapter trained on the plain transcripts (else the newest)
+LATEST_RAFT_ADAPTER = "ft:latest-raft"     # the newest adapter trained on RAFT data (core/finetune/raft.py; else newest)
 NO_ADAPTER_MSG = "no fine-tuned adapter yet: train one on the Fine-Tune page (or `python -m core finetune`)"
 
 
@@ -152,15 +153,17 @@ def parse_approach(text: str) -> ApproachSpec:
 
 
 def classic_presets(collection: str = "support", mode: str = "hybrid", k: int = 4) -> list[ApproachSpec]:
-    """The four classic columns. The fine-tuned columns use the newest adapter ("ft:latest"). Prompt-only uses
-    the long few-shot prompt, the fine-tuned column the short zero-shot one (what fine-tuning is meant to
-    replace); both RAG columns use the same guardrail prompt so their difference is the weights alone."""
+    """The four classic columns. The fine-tuned column uses the newest adapter trained on the plain transcripts
+    ("ft:latest"), the fine-tuned + RAG column the newest one trained on retrieval-augmented data ("ft:latest-raft",
+    core/finetune/raft.py; the newest adapter when there is none). Prompt-only uses the long few-shot prompt, the
+    fine-tuned column the short zero-shot one (what fine-tuning is meant to replace); both RAG columns use the same
+    guardrail prompt."""
     rag = RetrievalSpec(collection, mode, k)
     return [
         ApproachSpec("prompt_only", DEFAULT_MODEL, "few_shot"),
         ApproachSpec("prompt_rag", DEFAULT_MODEL, "guardrail", RetrievalSpec(**asdict(rag))),
         ApproachSpec("fine_tuned", LATEST_ADAPTER, "zero_shot"),
-        ApproachSpec("fine_tuned_rag", LATEST_ADAPTER, "guardrail", RetrievalSpec(**asdict(rag))),
+        ApproachSpec("fine_tuned_rag", LATEST_RAFT_ADAPTER, "guardrail", RetrievalSpec(**asdict(rag))),
     ]
 
 
@@ -246,22 +249,23 @@ def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: f
     model = spec.model.strip()
     try:
         if model.startswith(ADAPTER_PREFIX):
-            if model == LATEST_ADAPTER:
-                adapters = llm_models.list_adapters()
-                if not adapters:
+            from core.finetune.raft import adapter_variant, newest_adapter
+            if model in (LATEST_ADAPTER, LATEST_RAFT_ADAPTER):
+                info = newest_adapter(llm_models.list_adapters(), "raft" if model == LATEST_RAFT_ADAPTER else "plain")
+                if info is None:
                     return _unavailable(r, NO_ADAPTER_MSG)
-                info = adapters[0]
             else:
                 info = llm_models.get_adapter(model)
             r.model_id = info.model_id
             r.adapter = {"name": info.name, "sha256": info.sha256, "base_model": info.base_model,
                          "train_seconds": float(info.train_seconds or 0), "device": info.device,
-                         "created": info.created, "run_id": info.run_id}
+                         "created": info.created, "run_id": info.run_id,
+                         "data_variant": adapter_variant(info)}
         else:
             r.model_id = model
     except WorkbenchError as exc:
         reason = str(exc)
-        if model != LATEST_ADAPTER:
+        if model not in (LATEST_ADAPTER, LATEST_RAFT_ADAPTER):
             reason = f"adapter {model.removeprefix(ADAPTER_PREFIX)!r} is gone (deleted?): {reason}"
         return _unavailable(r, reason)
     # prompt

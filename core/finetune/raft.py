@@ -341,3 +341,17 @@ def describe_variant(spec: dict | None) -> str:
     if info.get("dropped"):
         line += f" ({info['dropped']} rows that hold evaluation text left out)"
     return line
+
+
+def adapter_variant(info) -> str:
+    """The data variant an adapter (core.llm.models.AdapterInfo) was trained on; "plain" for older adapters."""
+    return str(((getattr(info, "extra", None) or {}).get("spec") or {}).get("data_variant") or "plain")
+
+
+def newest_adapter(adapters: Sequence, variant: str):
+    """The newest adapter trained on `variant` data; else the newest of any variant (None if there is none).
+    `adapters` is core.llm.models.list_adapters() (newest first)."""
+    for a in adapters:
+        if adapter_variant(a) == variant:
+            return a
+    return adapters[0] if adapters else None

@@ -33,3 +33,22 @@ def test_the_run_summary_says_which_data_a_run_trained_on(data_dir):
     assert describe_variant(raft) == ("RAFT: retrieval-augmented transcripts (k=4, sentences <= 160 tokens, prompt "
                                       "rag_small; 120/179 answers cite a passage)")
     assert describe_variant({}) == "plain transcripts"            # runs from before the field existed
+
+
+def test_the_classic_columns_pick_the_adapter_of_their_data_variant():
+    from core.compare.approach import LATEST_ADAPTER, LATEST_RAFT_ADAPTER, classic_presets
+    from core.finetune.raft import adapter_variant, newest_adapter
+    from core.llm.models import AdapterInfo
+
+    def ad(name, created, variant=None):
+        spec = {"data_variant": variant} if variant else {}
+        return AdapterInfo(name, "smollm2-135m-instruct", f"/x/{name}.gguf", created=created, extra={"spec": spec})
+
+    adapters = [ad("raft-new", 3, "raft"), ad("plain-mid", 2, "plain"), ad("old", 1)]     # newest first
+    assert [adapter_variant(a) for a in adapters] == ["raft", "plain", "plain"]
+    assert newest_adapter(adapters, "raft").name == "raft-new"
+    assert newest_adapter(adapters, "plain").name == "plain-mid"
+    assert newest_adapter(adapters[2:], "raft").name == "old"                # no RAFT adapter: the newest one
+    assert newest_adapter([], "plain") is None
+    cols = {s.name: s.model for s in classic_presets("support")}
+    assert cols["fine_tuned"] == LATEST_ADAPTER and cols["fine_tuned_rag"] == LATEST_RAFT_ADAPTER
