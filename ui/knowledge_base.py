@@ -320,9 +320,11 @@ def search_tab(s: KbState) -> None:
         return
     only = api.only_found_by(res)
     first = next(iter(res.values()))
+    from core.rag.retriever import fusion_config
     st.caption(f"Table version {first.table_version} · ★ = found only by this mode · scores: vector = cosine "
-               "similarity, fts = BM25, hybrid = reciprocal-rank-fusion of the two.")
-    titles = {"vector": "Vector (meaning)", "fts": "Full-text (keywords)", "hybrid": "Hybrid (RRF)"}
+               f"similarity, fts = BM25, hybrid = {md_escape(fusion_config().describe())}.")
+    titles = {"vector": "Vector (meaning)", "fts": "Full-text (keywords)",
+              "hybrid": f"Hybrid ({fusion_config().method})"}
     for col, (mode, r) in zip(st.columns(3), res.items()):
         with col:
             st.markdown(f"**{titles[mode]}** · {r.seconds * 1000:.0f} ms")
@@ -426,6 +428,16 @@ def eval_tab(s: KbState) -> None:
             ss.kb_eval_runs = (ss.get("kb_eval_runs") or [])[-5:] + [rep]
         except (WorkbenchError, ValueError) as exc:
             show_error(exc)
+    from core.rag.evaluate import chunk_sweep_figure
+    from core.rag.retriever import fusion_config
+    st.caption(f"Hybrid = {md_escape(fusion_config().describe())}, chosen by bench/retrieval_quality.py "
+               "(README, Knowledge Base).")
+    with st.expander("How chunk size and overlap change retrieval (measured on both evaluation sets)"):
+        fig = chunk_sweep_figure()
+        if fig is not None:
+            st.plotly_chart(fig, width="stretch")
+        else:
+            st.caption("No measurement recorded: run `python bench/retrieval_quality.py --record`.")
     runs = [r for r in ss.get("kb_eval_runs", []) if r.collection == s.current]
     if not runs:
         return
