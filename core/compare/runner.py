@@ -332,7 +332,7 @@ def score_one(question: Question, answer: str, res: Resolved, retrieval: dict | 
 def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = None,
               on_record: Callable[[dict, dict], None] | None = None, embed: Callable | None = None,
               score: bool = True) -> dict:
-    """Answer every missing (question, approach) pair of a run in this process, appending one line per answer.
+    """Answer every missing (question, approach, repeat) of a run in this process, appending one line per answer.
     Returns the final status. Safe to call again on the same folder (resume)."""
     d = Path(run_dir_)
     if not isinstance(read_json(d / "spec.json"), dict):
@@ -345,9 +345,10 @@ def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = 
 
 
 def run(spec: dict, report) -> None:
-    """The kind's run function (worker process): every missing pair, one log line per answer."""
+    """The kind's run function (worker process): every missing triple, one log line per answer."""
     def log(rec, st):
-        report.log(f"{st['done']}/{st['total']} {rec['qid']} × {rec['approach']} "
+        rep = f" #{rec['repeat']}" if rec.get("repeat") else ""
+        report.log(f"{st['done']}/{st['total']} {rec['qid']} × {rec['approach']}{rep} "
                    f"{'ok' if rec['ok'] else 'ERROR ' + str(rec.get('error'))}")
     _batch(spec, report, log, None, True)
 
