@@ -19,6 +19,7 @@ st.caption("Prompt engineering, RAG and fine-tuning on the same questions: accur
            "measured — then a decision report.")
 if "cmp_approaches" not in ss:
     cmp.set_preset()
+cmp.apply_prefill()          # the Advisor's "Pre-fill a Compare run" (once; from the session or ?advice=...)
 if "cmp_run" not in ss:
     ss.cmp_run = st.query_params.get("run") or None
 cmp.sidebar_builder()
@@ -27,6 +28,7 @@ tabs = st.tabs(["Single question", "Batch run", "Results", "Charts", "Decision r
 with tabs[0]:
     cmp.single_tab(specs)
 with tabs[1]:
+    cmp.advice_note()
     cmp.batch_tab(specs, problems)
 run, summary = cmp.load_selected()
 with tabs[2]:

@@ -83,6 +83,42 @@ def set_preset() -> None:
     ss.cmp_approaches = [_spec_to_state(s, _next_uid()) for s in A.classic_presets(sc.collection)]
 
 
+REPEAT_TEMPERATURE = 0.7     # pre-set when the advisor asks for repeats (they need a temperature above 0)
+
+
+def apply_prefill() -> None:
+    """Once: the approaches (and repeats, run name) the Advisor pre-filled, from the session or ?advice=...
+    (core.advisor.take_prefill never returns the same pre-fill twice, so later edits are kept)."""
+    from core import advisor as ADV
+
+    try:
+        pre = ADV.take_prefill(ss, st.query_params, load_scenario().collection)
+        specs = ADV.prefill_specs(pre) if pre else []
+    except WorkbenchError as exc:
+        st.warning(f"The advisor's pre-filled comparison was ignored: {exc}")
+        return
+    if not pre:
+        return
+    ss.cmp_approaches = [_spec_to_state(s, _next_uid()) for s in specs]
+    ss.cmp_advice = pre
+    ss.cmp_name = str(pre.get("name") or "")[:80]
+    ss.cmp_repeats = int(pre.get("repeats") or 1)
+    if ss.cmp_repeats > 1 and not ss.get("cmp_temperature"):
+        ss.cmp_temperature = REPEAT_TEMPERATURE
+
+
+def advice_note() -> None:
+    """What the Advisor pre-filled (plain text), while its advice waits for a run."""
+    pre = ss.get("cmp_advice")
+    if not pre:
+        return
+    nxt = pre.get("next_step")
+    st.info("Pre-filled by the Advisor. The advice is stored with the next run you start, and its report checks "
+            "it against what was measured.")
+    st.text(f"Recommended: {pre.get('recommended')}" + (f" · next step: {nxt}" if nxt else "")
+            + f" · {int(pre.get('repeats') or 1)} repeat(s)")
+
+
 def add_approach() -> None:
     uid = _next_uid()
     ss.cmp_approaches.append({"uid": uid, "name": f"approach_{uid}", "model": DEFAULT_MODEL, "prompt": "zero_shot",
@@ -323,6 +359,24 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
         max_tokens = c2.number_input("Max tokens", 16, 1024, 96, step=16, key="cmp_max_tokens",
                                      help="The same for every approach, so their costs compare fairly.")
         judge = c3.checkbox("LLM judge", key="cmp_judge", help=EXPLAIN["judge"] + " Roughly doubles the run time.")
+        c1, c2, c3 = st.columns(3)
+        ss.setdefault("cmp_repeats", 1)          # the Advisor's pre-fill may have set these
+        ss.setdefault("cmp_temperature", None)
+        repeats = c1.number_input("Repeats", 1, runner.MAX_REPEATS, key="cmp_repeats",
+                                  help="Answer every question N times with seeds seed+0..N-1 (needs a temperature "
+                                       "above 0): shows the spread and widens the intervals honestly.")
+        temperature = c2.number_input("Temperature", 0.0, 2.0, step=0.1, key="cmp_temperature",
+                                      placeholder="each prompt's own",
+                                      help="The same for every approach; empty = each prompt version's own.")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, 42, key="cmp_seed", help="Repeat r uses seed + r.")
+        from core.llm.registry import backend_names
+
+        c1, c2 = st.columns(2)
+        judge_backend = c1.selectbox("Judge backend", ["(default)"] + backend_names(), key="cmp_judge_backend",
+                                     help="The backend that grades answers when the LLM judge is on.")
+        judge_model = c2.text_input("Judge model", key="cmp_judge_model", max_chars=200,
+                                    placeholder="the backend's default",
+                                    help="A model the judge backend serves (CLI: --judge-model).")
         runs = runner.list_runs()
         base_opts = ["(none)"] + [r["run_id"] for r in runs]
         c1, c2 = st.columns(2)
@@ -342,9 +396,18 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                 questions, source = parse_questions(up.getvalue(), up.name), f"upload:{up.name}"
             else:
                 questions, source = scenario_questions(), "scenario"
+            jb = "" if judge_backend == "(default)" else judge_backend
             run_id = runner.create_run(specs, questions, name=name, questions_source=source, limit=int(limit),
-                                       max_tokens=int(max_tokens), judge={"enabled": bool(judge)},
+                                       max_tokens=int(max_tokens),
+                                       judge={"enabled": bool(judge), "model": (judge_model or "").strip(),
+                                              "backend": jb},
+                                       temperature=None if temperature is None else float(temperature),
+                                       seed=int(seed), repeats=int(repeats),
                                        baseline=None if baseline == "(none)" else baseline)
+            if ss.get("cmp_advice"):
+                from core import advisor as ADV
+
+                ADV.attach_advice(runner.run_dir(run_id), ss.pop("cmp_advice")["advice"])
             runner.start_worker(run_id)
             select_run(run_id)
             st.toast(f"Run {run_id} started")
@@ -506,7 +569,7 @@ def results_tab(run, summary) -> None:
             st.dataframe(pd.DataFrame(changed), hide_index=True,
                          column_config={"delta": st.column_config.NumberColumn(format="%+.2f")})
     st.subheader("Answers and scores")
-    cols = ["qid", "approach", "status", "quality", *QUALITY_SCORES[:-1], *RAG_SCORES, "judge", "latency_s",
+    cols = ["qid", "approach", *(["repeat"] if run.repeats > 1 else []), "status", "quality", *QUALITY_SCORES[:-1], *RAG_SCORES, "judge", "latency_s",
             "ttft_s", "tokens", "vs_baseline", "answer"]
     df = pd.DataFrame(mrows)
     st.dataframe(df[[c for c in cols if c in df.columns]], hide_index=True,
@@ -515,6 +578,9 @@ def results_tab(run, summary) -> None:
                                    for k in ("quality", *QUALITY_SCORES, *RAG_SCORES) if k in EXPLAIN}})
     _explain_scores()
     inspect_question(run)
+    from ui.ratings import ratings_panel
+
+    ratings_panel(run.dir, mrows)
 
 
 def inspect_question(run) -> None:
@@ -525,13 +591,16 @@ def inspect_question(run) -> None:
     pick = st.selectbox("Question", [q.id for q in qs], key="cmp_inspect",
                         format_func=lambda i: f"{i}: {next(q.question for q in qs if q.id == i)[:90]}")
     q = next(q for q in qs if q.id == pick)
+    rep = 0
+    if run.repeats > 1:
+        rep = int(st.number_input("Repeat", 0, run.repeats - 1, 0, key="cmp_inspect_repeat"))
     st.markdown("**Reference:**")
     st.text(q.reference or "(none)")
     cols = st.columns(max(1, len(run.approaches)))
     for col, a in zip(cols, run.approaches):
         with col:
             st.markdown(f"**{md_escape(a.name)}**")
-            r = run.result(q.id, a.name)
+            r = run.result(q.id, a.name, rep)
             if not a.available:
                 st.warning(f"Unavailable: {a.reason}")
             elif r is None:

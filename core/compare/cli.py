@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, help="max_tokens for every approach (default: each prompt's own).")
     p.add_argument("--temperature", type=float, help="temperature for every approach.")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="Answer every question N times (1-20) with seeds seed+0..seed+N-1; needs --temperature > 0.")
     p.add_argument("--judge", action="store_true", help="Also grade every answer with the LLM judge (slower).")
     p.add_argument("--judge-model", default="", help="Model of the judge (default: the backend's default).")
     p.add_argument("--backend", help="Backend for approaches that do not name one.")
@@ -155,7 +157,8 @@ def cmd_compare(args) -> int:
         judge = {"enabled": bool(args.judge), "model": args.judge_model, "backend": args.backend or ""}
         run_id = runner.create_run(specs, questions, name=args.name, questions_source=source, limit=args.limit,
                                    max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
-                                   judge=judge, baseline=args.baseline, backend=args.backend)
+                                   judge=judge, baseline=args.baseline, backend=args.backend,
+                                   repeats=args.repeats)
     if args.background:
         pid = runner.start_worker(run_id)
         if args.json:
@@ -169,7 +172,8 @@ def cmd_compare(args) -> int:
     def progress(rec, st):
         if not args.json:
             mark = "ok" if rec["ok"] else f"ERROR {rec.get('error')}"
-            print(f"  {st['done'] + st['errors']}/{st['total']} {rec['qid']} × {rec['approach']}: {mark}",
+            rep = f" #{rec['repeat']}" if rec.get("repeat") else ""
+            print(f"  {st['done'] + st['errors']}/{st['total']} {rec['qid']} × {rec['approach']}{rep}: {mark}",
                   file=sys.stderr, flush=True)
 
     runner.run_batch(runner.run_dir(run_id), on_record=progress)

@@ -4,14 +4,18 @@ killed process loses nothing.
     <compare_dir>/<run_id>/spec.json      questions + resolved approaches + params (written once, atomically)
     <compare_dir>/<run_id>/status.json    state, done/total/errors, current pair, message (common layout:
                                           core.jobs.folder)
-    <compare_dir>/<run_id>/results.jsonl  one line per finished (question, approach), flushed + fsynced
+    <compare_dir>/<run_id>/results.jsonl  one line per finished (question, approach, repeat), flushed + fsynced
+
+A run can repeat every question N times (params.repeats, 1-20, only at temperature > 0): repeat r of an approach
+uses seed = base seed + r. Records without "repeat" (older runs) read as repeat 0.
 
 A run executes in its own worker process (start_worker) or in the calling process (run_batch, for the CLI, tests
-and benchmarks). Resuming runs it again on the same folder: (question, approach) pairs that already have an
-answer are skipped; errored ones retry. A stop is a cancel request, honoured after the current answer.
+and benchmarks). Resuming runs it again on the same folder: (question, approach, repeat) triples that already
+have an answer are skipped; errored ones retry. A stop is a cancel request, honoured after the current answer.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,7 @@ from typing import Callable
 
 from core import jobs as joblayer
 from core.compare.approach import AnswerRun, ApproachSpec, Resolved, check_set, resolve
+from core.compare.evidence import repeat_of    # records written before repeats existed are repeat 0
 from core.scenario import Question, Scenario, VoiceCheck, load_scenario
 from core.errors import (
     BackendError,
@@ -35,6 +40,7 @@ from core.jobs import states
 KIND = "compare"
 TERMINAL = states.TERMINAL
 MAX_BACKEND_FAILURES = 2     # consecutive "backend unreachable" errors before the run stops as failed
+MAX_REPEATS = 20
 
 
 def runs_root() -> Path:
@@ -56,9 +62,14 @@ def run_dir(run_id: str) -> Path:
 def create_run(approaches: list[ApproachSpec], questions: list[Question], *, name: str = "",
                questions_source: str = "", limit: int | None = None, max_tokens: int | None = None,
                temperature: float | None = None, seed: int = 42, judge: dict | None = None,
-               baseline: str | None = None, scenario: Scenario | None = None, backend: str | None = None) -> str:
-    """Resolve and pin every approach, write spec.json + status.json, return the run id. Nothing runs yet."""
+               baseline: str | None = None, scenario: Scenario | None = None, backend: str | None = None,
+               repeats: int = 1) -> str:
+    """Resolve and pin every approach, write spec.json + status.json, return the run id. Nothing runs yet.
+    `repeats` (1-20) answers every question that many times with seeds seed+0..seed+repeats-1; more than one
+    repeat needs a temperature above 0 (at 0 every repeat would be the same answer)."""
     approaches = check_set(list(approaches))
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise CompareError(f"repeats must be a whole number from 1 to {MAX_REPEATS} (got {repeats!r}).")
     if not questions:
         raise CompareError("The question set is empty.")
     if limit:
@@ -70,12 +81,18 @@ def create_run(approaches: list[ApproachSpec], questions: list[Question], *, nam
                 for a in approaches]
     if not any(r.available for r in resolved):
         raise CompareError("No approach can run: " + "; ".join(f"{r.name}: {r.reason}" for r in resolved))
+    if repeats > 1:
+        cold = [r.name for r in resolved if r.available and not float((r.params or {}).get("temperature") or 0) > 0]
+        if cold:
+            raise CompareError(f"{repeats} repeats need a temperature above 0, but {', '.join(cold)} "
+                               "generate at temperature 0 (every repeat would give the same answer): set a "
+                               "temperature, or use 1 repeat.")
     with joblayer.creating(KIND, start=False) as new:
         new.name = name or new.id
         new.spec = {
             "run_id": new.id, "name": new.name, "created": time.time(),
             "questions_source": questions_source, "limit": limit,
-            "params": {"max_tokens": max_tokens, "temperature": temperature, "seed": seed},
+            "params": {"max_tokens": max_tokens, "temperature": temperature, "seed": seed, "repeats": repeats},
             "judge": judge or {"enabled": False},
             "baseline": baseline,
             "scenario": {"product": sc.product, "voice_checks": [vars(v) for v in sc.voice_checks],
@@ -83,7 +100,7 @@ def create_run(approaches: list[ApproachSpec], questions: list[Question], *, nam
             "approaches": [r.to_dict() for r in resolved],
             "questions": [q.to_dict() for q in questions],
         }
-        new.status = {"done": 0, "errors": 0, "total": len(questions) * sum(r.available for r in resolved),
+        new.status = {"done": 0, "errors": 0, "total": len(questions) * sum(r.available for r in resolved) * repeats,
                       "message": "created"}
         (new.path / "results.jsonl").touch()
     return new.id
@@ -107,7 +124,7 @@ class RunData:
     dir: Path
     spec: dict
     status: dict
-    results: list[dict] = field(default_factory=list)   # last record per (question, approach)
+    results: list[dict] = field(default_factory=list)   # last record per (question, approach, repeat)
 
     @property
     def questions(self) -> list[Question]:
@@ -121,22 +138,45 @@ class RunData:
     def state(self) -> str:
         return self.status.get("state", "queued")
 
-    def result(self, qid: str, approach: str) -> dict | None:
+    @property
+    def repeats(self) -> int:
+        """Repeats per question: the run's setting, or more if its results hold higher repeat indices."""
+        return max([repeats_of(self.spec)] + [repeat_of(r) + 1 for r in self.results])
+
+    def result(self, qid: str, approach: str, repeat: int = 0) -> dict | None:
         for r in self.results:
-            if r["qid"] == qid and r["approach"] == approach:
+            if r["qid"] == qid and r["approach"] == approach and repeat_of(r) == repeat:
                 return r
         return None
 
 
+def repeats_of(spec: dict) -> int:
+    """How many times a run answers each question (1 for runs made before repeats existed)."""
+    try:
+        return max(1, int((spec.get("params") or {}).get("repeats") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def result_key(rec: dict) -> tuple[str, str, int]:
+    return rec["qid"], rec["approach"], repeat_of(rec)
+
+
 def read_results(path: Path) -> list[dict]:
-    """Every complete line (a line cut by a kill is skipped); an answer wins over a later error of its pair."""
+    """Every complete line (a line cut by a kill is skipped), the last per (question, approach, repeat); an
+    answer wins over a later error of its triple."""
     out: dict[tuple, dict] = {}
     for rec in joblayer.read_jsonl(path):
         if "qid" in rec and "approach" in rec:
-            key = (rec["qid"], rec["approach"])
+            key = result_key(rec)
             if rec.get("ok") or key not in out or not out[key].get("ok"):
                 out[key] = rec
     return list(out.values())
+
+
+def done_pairs(path: Path) -> set[tuple[str, str, int]]:
+    """The (question, approach, repeat) triples that already have an answer (what a resume skips)."""
+    return {result_key(r) for r in read_results(path) if r.get("ok")}
 
 
 def read_status(d: Path) -> dict:
@@ -292,7 +332,7 @@ def score_one(question: Question, answer: str, res: Resolved, retrieval: dict | 
 def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = None,
               on_record: Callable[[dict, dict], None] | None = None, embed: Callable | None = None,
               score: bool = True) -> dict:
-    """Answer every missing (question, approach) pair of a run in this process, appending one line per answer.
+    """Answer every missing (question, approach, repeat) of a run in this process, appending one line per answer.
     Returns the final status. Safe to call again on the same folder (resume)."""
     d = Path(run_dir_)
     if not isinstance(read_json(d / "spec.json"), dict):
@@ -305,9 +345,10 @@ def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = 
 
 
 def run(spec: dict, report) -> None:
-    """The kind's run function (worker process): every missing pair, one log line per answer."""
+    """The kind's run function (worker process): every missing triple, one log line per answer."""
     def log(rec, st):
-        report.log(f"{st['done']}/{st['total']} {rec['qid']} × {rec['approach']} "
+        rep = f" #{rec['repeat']}" if rec.get("repeat") else ""
+        report.log(f"{st['done']}/{st['total']} {rec['qid']} × {rec['approach']}{rep} "
                    f"{'ok' if rec['ok'] else 'ERROR ' + str(rec.get('error'))}")
     _batch(spec, report, log, None, True)
 
@@ -321,11 +362,12 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
     variables = spec.get("scenario", {}).get("variables", {})
     judge = spec.get("judge") or {}
     available = [a for a in approaches if a.available]
-    total = len(questions) * len(available)
-    done_pairs = {(r["qid"], r["approach"]) for r in read_results(results_path) if r.get("ok")}
+    repeats = repeats_of(spec)
+    total = len(questions) * len(available) * repeats
+    finished = done_pairs(results_path)
     status = report.status
-    report(total=total, done=len(done_pairs), errors=0, resumed_from=len(done_pairs), current=None,
-           runs=int(status.get("runs") or 0) + 1, progress=len(done_pairs) / total if total else 1.0,
+    report(total=total, done=len(finished), errors=0, resumed_from=len(finished), current=None,
+           runs=int(status.get("runs") or 0) + 1, progress=len(finished) / total if total else 1.0,
            message="running", last_error=None, force=True, check=False)
 
     backends: dict[str, object] = {}
@@ -342,62 +384,69 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
         except WorkbenchError:
             judge_backend = None
 
-    for q in questions:
-        for a in available:
-            if (q.id, a.name) in done_pairs:
-                continue
-            try:
-                report(current=f"{q.id} × {a.name}", force=True)      # the safe point: a stop lands here
-            except joblayer.Cancelled:
-                raise joblayer.Cancelled(f"stopped on request: {status['done']}/{total} answers kept; resume to "
-                                         "continue") from None
-            rec = {"qid": q.id, "approach": a.name, "ok": False, "started": time.time(),
-                   "model_id": a.model_id, "prompt": f"{a.prompt_name}@{a.prompt_version}",
-                   "params": a.params, "seed": a.seed, "backend": a.backend}
-            try:
-                if a.name in broken:
-                    raise CompareError(broken[a.name])
-                if a.backend not in backends:
-                    from core.llm.registry import get_backend
-                    backends[a.backend] = get_backend(a.backend)
-                ar = AnswerRun(a, q.question, backends[a.backend], variables)
-                rec.update(ar.run())
-                rec["ok"] = True
-                rec["table_version"] = (rec.get("retrieval") or {}).get("table_version")
-                consecutive_down = 0
-            except (ModelNotFound, CollectionNotFound) as exc:
-                broken[a.name] = f"{type(exc).__name__}: {exc}"
-                rec.update(error=str(exc), error_type=type(exc).__name__)
-            except BackendUnavailable as exc:
+    for q, base, r in ((q, base, r) for q in questions for base in available for r in range(repeats)):
+        if (q.id, base.name, r) in finished:
+            continue
+        a = _with_seed(base, r) if repeats > 1 else base
+        where = f"{q.id} × {a.name}" + (f" #{r}" if repeats > 1 else "")
+        try:
+            report(current=where, force=True)      # the safe point: a stop lands here
+        except joblayer.Cancelled:
+            raise joblayer.Cancelled(f"stopped on request: {status['done']}/{total} answers kept; resume to "
+                                     "continue") from None
+        rec = {"qid": q.id, "approach": a.name, "repeat": r, "ok": False, "started": time.time(),
+               "model_id": a.model_id, "prompt": f"{a.prompt_name}@{a.prompt_version}",
+               "params": a.params, "seed": a.seed, "backend": a.backend}
+        try:
+            if a.name in broken:
+                raise CompareError(broken[a.name])
+            if a.backend not in backends:
+                from core.llm.registry import get_backend
+                backends[a.backend] = get_backend(a.backend)
+            ar = AnswerRun(a, q.question, backends[a.backend], variables)
+            rec.update(ar.run())
+            rec["ok"] = True
+            rec["table_version"] = (rec.get("retrieval") or {}).get("table_version")
+            consecutive_down = 0
+        except (ModelNotFound, CollectionNotFound) as exc:
+            broken[a.name] = f"{type(exc).__name__}: {exc}"
+            rec.update(error=str(exc), error_type=type(exc).__name__)
+        except BackendUnavailable as exc:
+            consecutive_down += 1
+            rec.update(error=str(exc), error_type=type(exc).__name__)
+        except WorkbenchError as exc:
+            rec.update(error=str(exc), error_type=type(exc).__name__)
+            if isinstance(exc, BackendError):
                 consecutive_down += 1
-                rec.update(error=str(exc), error_type=type(exc).__name__)
-            except WorkbenchError as exc:
-                rec.update(error=str(exc), error_type=type(exc).__name__)
-                if isinstance(exc, BackendError):
-                    consecutive_down += 1
-            except Exception as exc:  # noqa: BLE001 - one bad item must not lose the run
-                rec.update(error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
-            rec["finished"] = time.time()
-            if rec["ok"] and score:
-                if embed_fn is None:
-                    try:
-                        embed_fn = default_embed()
-                    except Exception as exc:  # noqa: BLE001
-                        embed_fn = _failing_embed(exc)
-                score_record(rec, q, a, voice_checks, embed_fn, judge, judge_backend)
-            joblayer.append_jsonl(results_path, rec, fsync=True)
-            done, errors = status["done"] + bool(rec["ok"]), status["errors"] + (not rec["ok"])
-            report(done=done, errors=errors, progress=done / total if total else 1.0,
-                   last_error=rec.get("error") if not rec["ok"] else status.get("last_error"), force=True,
-                   check=False)
-            if on_record:
-                on_record(rec, status)
-            if consecutive_down >= MAX_BACKEND_FAILURES:
-                report(current=None, check=False)
-                raise joblayer.JobFailed(f"the backend stopped answering ({rec.get('error')}); {done}/{total} "
-                                         "answers kept. Fix the backend, then resume the run.")
+        except Exception as exc:  # noqa: BLE001 - one bad item must not lose the run
+            rec.update(error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
+        rec["finished"] = time.time()
+        if rec["ok"] and score:
+            if embed_fn is None:
+                try:
+                    embed_fn = default_embed()
+                except Exception as exc:  # noqa: BLE001
+                    embed_fn = _failing_embed(exc)
+            score_record(rec, q, a, voice_checks, embed_fn, judge, judge_backend)
+        joblayer.append_jsonl(results_path, rec, fsync=True)
+        done, errors = status["done"] + bool(rec["ok"]), status["errors"] + (not rec["ok"])
+        report(done=done, errors=errors, progress=done / total if total else 1.0,
+               last_error=rec.get("error") if not rec["ok"] else status.get("last_error"), force=True,
+               check=False)
+        if on_record:
+            on_record(rec, status)
+        if consecutive_down >= MAX_BACKEND_FAILURES:
+            report(current=None, check=False)
+            raise joblayer.JobFailed(f"the backend stopped answering ({rec.get('error')}); {done}/{total} "
+                                     "answers kept. Fix the backend, then resume the run.")
     report(current=None, check=False, message=f"finished: {status['done']}/{total} answers" + (
         f", {status['errors']} errors (resume retries them)" if status["errors"] else ""))
+
+
+def _with_seed(a: Resolved, r: int) -> Resolved:
+    """Repeat r of an approach: a copy whose seed (and generation params' seed) is the base seed + r."""
+    base = int(a.seed if a.seed is not None else 42)
+    return dataclasses.replace(a, seed=base + r, params={**(a.params or {}), "seed": base + r})
 
 
 def _failing_embed(exc: Exception) -> Callable:

@@ -258,30 +258,31 @@ def summarise(run: RunData, cost_model: CostModel | None = None, baseline: RunDa
 
 
 def matrix_rows(run: RunData, diff: dict | None = None) -> list[dict]:
-    """Long form: one row per (question, approach) with the answer, quality, every score, latency and Δ baseline."""
+    """Long form: one row per (question, approach, repeat) with the answer, quality, every score, latency and
+    Δ baseline (the baseline diff is of repeat 0). `repeat` is 0 in a run without repeats."""
     dmap = {(r["qid"], r["approach"]): r for r in (diff or {}).get("rows", [])}
     rows = []
-    for q in run.questions:
-        for a in run.approaches:
-            r = run.result(q.id, a.name)
-            row = {"qid": q.id, "question": q.question, "tags": ", ".join(q.tags), "approach": a.name}
-            if not a.available:
-                row.update(answer=f"(unavailable: {a.reason})", status="unavailable")
-            elif r is None:
-                row.update(answer="", status="pending")
-            elif not r.get("ok"):
-                row.update(answer=f"(error: {r.get('error')})", status="error")
-            else:
-                row.update(answer=r.get("answer", ""), status="ok", quality=r.get("quality"),
-                           latency_s=r.get("latency_s"), ttft_s=r.get("ttft_s"),
-                           tokens=f"{r.get('prompt_tokens', 0)}+{r.get('completion_tokens', 0)}")
-                for k in S.ALL_SCORES:
-                    row[k] = _val(r, k)
-            d = dmap.get((q.id, a.name))
-            if d:
-                row["delta"] = d["delta"]
-                row["vs_baseline"] = d["verdict"]
-            rows.append(row)
+    for q, a, rep in ((q, a, rep) for q in run.questions for a in run.approaches for rep in range(run.repeats)):
+        r = run.result(q.id, a.name, rep)
+        row = {"qid": q.id, "question": q.question, "tags": ", ".join(q.tags), "approach": a.name,
+               "repeat": rep}
+        if not a.available:
+            row.update(answer=f"(unavailable: {a.reason})", status="unavailable")
+        elif r is None:
+            row.update(answer="", status="pending")
+        elif not r.get("ok"):
+            row.update(answer=f"(error: {r.get('error')})", status="error")
+        else:
+            row.update(answer=r.get("answer", ""), status="ok", quality=r.get("quality"),
+                       latency_s=r.get("latency_s"), ttft_s=r.get("ttft_s"),
+                       tokens=f"{r.get('prompt_tokens', 0)}+{r.get('completion_tokens', 0)}")
+            for k in S.ALL_SCORES:
+                row[k] = _val(r, k)
+        d = dmap.get((q.id, a.name)) if rep == 0 else None
+        if d:
+            row["delta"] = d["delta"]
+            row["vs_baseline"] = d["verdict"]
+        rows.append(row)
     return rows
 
 
@@ -303,11 +304,16 @@ def approach_rows(summary: dict) -> list[dict]:
 
 
 def matrix_wide(mrows: list[dict]) -> list[dict]:
-    """matrix_rows pivoted: one row per question, one quality column per approach (+ its delta to the baseline)."""
+    """matrix_rows pivoted: one row per question, one quality column per approach (the mean over its answered
+    repeats; + its delta to the baseline)."""
     wide: dict[str, dict] = {}
+    got: dict[tuple, list] = {}
     for r in mrows:
         w = wide.setdefault(r["qid"], {"id": r["qid"], "question": r["question"], "tags": r["tags"]})
-        w[r["approach"]] = r.get("quality") if r["status"] == "ok" else None
+        vals = got.setdefault((r["qid"], r["approach"]), [])
+        if r["status"] == "ok" and r.get("quality") is not None:
+            vals.append(r["quality"])
+        w[r["approach"]] = sum(vals) / len(vals) if vals else None
         if r.get("vs_baseline"):
             w[f"{r['approach']} Δ"] = r.get("delta")
     return list(wide.values())

@@ -75,12 +75,16 @@ def test_prefill_button_stores_the_spec_and_opens_compare(data_dir):
     at.number_input(key="adv_repeats").set_value(3).run()
     at.button(key="adv_to_compare").click().run()
     assert not at.exception
-    spec = at.session_state[ADV.PREFILL_KEY]
+    assert ADV.PREFILL_KEY not in at.session_state                     # the Compare page took the pre-fill ...
+    spec = at.session_state["cmp_advice"]                               # ... and keeps it for the run it starts
     assert spec["kind"] == "compare_prefill" and spec["recommended"] == "prompt_rag" and spec["repeats"] == 3
     assert [s.name for s in ADV.prefill_specs(spec)] == ["prompt_rag", "fine_tuned_rag", "prompt_only"]
     assert spec["query"] == ADV.Questionnaire.demo().to_query()
     assert at.query_params[ADV.QUERY_PARAM] == spec["query"]
     assert any("Compare approaches" in t.value for t in at.title)        # the Compare page ran
+    assert [at.session_state[f"cmp_{a['uid']}_name"] for a in at.session_state["cmp_approaches"]] == [
+        "prompt_rag", "fine_tuned_rag", "prompt_only"]                   # ... with the advisor's approaches
+    assert at.session_state["cmp_repeats"] == 3
     at.switch_page("pages/5_Advisor.py").run()                          # back: the answers are still there
     assert at.session_state["adv_knows"] == "no" and at.session_state["adv_examples"] == spec["advice"]["answers"]["examples"]
     assert "Start with: Prompt engineering + RAG" in _advice_text(at)

@@ -105,3 +105,123 @@ def test_single_question_answers_side_by_side(data_dir):
     for rec in single["answers"].values():
         assert rec["error"] is None and rec["text"].strip() and rec["usage"]["completion_tokens"] > 0
     assert any(m.label == "Output tok" for m in at.metric)
+
+
+# ---- wiring of issue 16: the Advisor's pre-fill, repeats, the judge picker, ratings in the results --------------
+def _names(at) -> list[str]:
+    return [at.session_state[f"cmp_{a['uid']}_name"] for a in at.session_state["cmp_approaches"]]
+
+
+def _demo_prefill(repeats: int = 3) -> dict:
+    from core import advisor as ADV
+
+    return ADV.compare_spec(ADV.advise(ADV.Questionnaire.demo()), repeats=repeats)
+
+
+def test_advisor_prefill_sets_the_approaches_once(data_dir):
+    from core import advisor as ADV
+
+    spec = _demo_prefill(3)
+    at = _app()
+    at.session_state[ADV.PREFILL_KEY] = spec                         # as pages/5_Advisor.py stores it
+    at.query_params[ADV.QUERY_PARAM] = spec["query"]                 # ... and the URL it switches to
+    at.run()
+    assert not at.exception and not at.error
+    assert _names(at) == ["prompt_rag", "fine_tuned_rag", "prompt_only"]
+    assert at.session_state["cmp_advice"]["recommended"] == "prompt_rag"
+    assert at.session_state["cmp_repeats"] == 3 and at.session_state["cmp_temperature"] == 0.7
+    assert at.number_input(key="cmp_repeats").value == 3 and at.number_input(key="cmp_temperature").value == 0.7
+    assert any("Pre-filled by the Advisor" in i.value for i in at.info)
+    assert any(t.value == "Recommended: prompt_rag · next step: fine_tuned_rag · 3 repeat(s)" for t in at.text)
+    assert ADV.PREFILL_KEY not in at.session_state
+    # the user's edits are not overwritten on a rerun (the ?advice=... was already applied)
+    uid = at.session_state["cmp_approaches"][-1]["uid"]
+    at.button(key=f"cmp_{uid}_remove").click().run()
+    at.run()
+    assert _names(at) == ["prompt_rag", "fine_tuned_rag"]
+    # a refresh (new session, only the URL) rebuilds the same pre-fill
+    fresh = _app()
+    fresh.query_params[ADV.QUERY_PARAM] = spec["query"]
+    fresh.run()
+    assert not fresh.exception and _names(fresh) == ["prompt_rag", "fine_tuned_rag", "prompt_only"]
+    # a bad ?advice=... is ignored with a clear warning, the classic preset stays
+    bad = _app()
+    bad.query_params[ADV.QUERY_PARAM] = "knows:perhaps"
+    bad.run()
+    assert not bad.exception and any("pre-filled comparison was ignored" in w.value for w in bad.warning)
+    assert _names(bad) == ["prompt_only", "prompt_rag", "fine_tuned", "fine_tuned_rag"]
+
+
+def test_repeats_at_temperature_zero_are_refused_on_the_page(data_dir):
+    from core.compare import runner
+
+    at = _app().run()
+    at.number_input(key="cmp_repeats").set_value(2)
+    at.number_input(key="cmp_temperature").set_value(0.0)
+    at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
+    assert not at.exception
+    assert any("temperature above 0" in e.value for e in at.error) and runner.list_runs() == []
+
+
+@pytest.mark.slow
+def test_prefilled_run_stores_repeats_judge_pick_and_the_advice(data_dir):
+    from core import advisor as ADV
+    from core.compare import runner
+    from core.fileio import read_json
+
+    spec = _demo_prefill(2)
+    at = _app()
+    at.session_state[ADV.PREFILL_KEY] = spec
+    at.run()
+    at.number_input(key="cmp_limit").set_value(1)
+    at.number_input(key="cmp_max_tokens").set_value(16)
+    at.checkbox(key="cmp_judge").check()
+    at.selectbox(key="cmp_judge_backend").set_value("embedded")
+    at.text_input(key="cmp_judge_model").input("smollm2-135m-instruct")
+    at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
+    assert not at.exception and not at.error
+    (r,) = runner.list_runs()
+    run_id = r["run_id"]
+    try:
+        run = runner.load_run(run_id)
+        assert run.spec["judge"] == {"enabled": True, "model": "smollm2-135m-instruct", "backend": "embedded"}
+        assert run.spec["params"]["repeats"] == 2 and run.spec["params"]["temperature"] == 0.7
+        assert run.spec["name"] == spec["name"] and [a["spec"]["name"] for a in run.spec["approaches"]] == [
+            "prompt_rag", "fine_tuned_rag", "prompt_only"]
+        assert read_json(run.dir / ADV.ADVICE_FILE)["advice"]["start"] == spec["advice"]["start"]
+        assert ADV.load_advice(run.dir).start.approach == "prompt_rag"
+        assert "cmp_advice" not in at.session_state                    # attached once, to this run
+        assert at.query_params["run"] == run_id
+    finally:
+        runner.request_stop(run_id)
+        runner.wait(run_id, timeout=300)
+
+
+def test_results_tab_rates_answers_and_the_rating_survives_a_refresh(data_dir):
+    from core.compare import ratings as R
+    from core.compare import runner
+    from tests.compare.run_helpers import add_answer, make_run
+
+    rid, qs = make_run(2)
+    for q in qs:
+        add_answer(rid, q.id, "prompt_only", 0.4, grade=4)
+        add_answer(rid, q.id, "short", 0.6, grade=2)
+    at = _app()
+    at.query_params["run"] = rid
+    at.run()
+    assert not at.exception
+    first = at.selectbox(key="rate_pick").value
+    assert first == f"{qs[0].id}/prompt_only/0"
+    at.text_input(key="rate_rater").input("ana")
+    at.radio(key="rate_0_label").set_value("good")
+    at.radio(key="rate_0_grade").set_value(5)
+    at.button(key="FormSubmitter:rate_form_0-Save rating").click().run()
+    assert not at.exception and not at.error
+    (r,) = R.latest(runner.run_dir(rid))
+    assert (r.answer_id, r.rater, r.label, r.grade) == (first, "ana", "good", 5)
+    assert (runner.run_dir(rid) / "ratings.jsonl").is_file()
+    again = _app()
+    again.query_params["run"] = rid
+    again.run()
+    assert not again.exception
+    assert any(t.value.startswith("ana: good · grade 5") for t in again.text)
