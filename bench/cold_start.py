@@ -19,7 +19,8 @@ that first visit instead, with a fresh empty data folder per round; the backgrou
 after the measurement).
 
 --importtime also runs each page's first render once under `python -X importtime` (AppTest, no browser) and prints
-the top-level packages that cost the most import time: the usual cause of a slow first run.
+the packages that cost the most import time (counted where project code first imports them), then once under
+cProfile for the project functions with the most cumulative time: the evidence for what to defer or cache.
 """
 from __future__ import annotations
 
@@ -158,6 +159,42 @@ AppTest.from_file(sys.argv[1], default_timeout=120).run()
 """
 
 
+PROFILE_PROBE = r"""
+import json, os, pstats, sys, tempfile
+from streamlit.testing.v1 import AppTest
+script, root, top = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = tempfile.mktemp(suffix=".prof")
+# AppTest runs the script on its own thread: profile inside that thread, through a wrapper script
+lines = ["import cProfile, runpy, sys", f"sys.path.insert(0, {root!r})", "pr = cProfile.Profile()", "pr.enable()",
+         "try:", f"    runpy.run_path({os.path.join(root, script)!r}, run_name='__main__')", "finally:",
+         "    pr.disable()", f"    pr.dump_stats({out!r})"]
+with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as w:
+    w.write("\n".join(lines) + "\n")
+AppTest.from_file(w.name, default_timeout=120).run()
+st = pstats.Stats(out)
+rows = []
+for (fn, line, name), (cc, nc, tt, ct, callers) in st.stats.items():
+    if fn.startswith(root) and "/.venv/" not in fn and name != "<module>":
+        rows.append((ct, f"{fn[len(root) + 1:]}:{line} {name}"))
+rows.sort(reverse=True)
+os.unlink(out)
+os.unlink(w.name)
+print(json.dumps(rows[:top]))
+"""
+
+
+def profile_report(script: str, data: Path, top: int = 6) -> str:
+    """The project functions with the most cumulative time during one first render (cProfile, AppTest)."""
+    import json
+    p = subprocess.run([sys.executable, "-c", PROFILE_PROBE, script, str(ROOT), str(top)], cwd=ROOT,
+                       env=env_for(data), capture_output=True, text=True, timeout=300)
+    try:
+        rows = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return "profile failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:200]
+    return ", ".join(f"{name} {ct * 1000:.0f} ms" for ct, name in rows)
+
+
 def importtime_report(script: str, data: Path, top: int = 10) -> str:
     """The heaviest imports (by package, counted where project code first imports them) of one first render."""
     from bench.importtime import format_top
@@ -175,7 +212,8 @@ def main() -> int:
     args = ap.parse_args()
     exe = shutil.which("chromium")
     if not exe:
-        raise SystemExit("chromium is not installed: `make browser` (or apt-get install -y chromium) first")
+        print("SKIPPED: chromium is not installed (`make browser`, or apt-get install -y chromium)", file=sys.stderr)
+        return 0
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
@@ -237,6 +275,8 @@ def main() -> int:
                 if not rel:
                     continue
                 print(f"- {label}: {importtime_report(rel, shared)}")
+                if not label.startswith("minimal"):
+                    print(f"    slowest project functions (cumulative, cProfile): {profile_report(rel, shared)}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
