@@ -54,6 +54,15 @@ def current_spec() -> JobSpec:
     return JobSpec.from_dict({f: ss[f"ft_{f}"] for f in SPEC_FIELDS if f"ft_{f}" in ss})
 
 
+def check_base_model_path(base_model: str) -> None:
+    """A base model typed as a folder path must lie under the configured roots (WORKBENCH_PATH_ROOTS), like every
+    path typed in the UI; a model id (no path separator) is left to the spec's own checks."""
+    text = str(base_model or "").strip()
+    if "/" in text or text.startswith(("~", ".")):
+        from core.paths import ui_path
+        ui_path(text, kind="dir")
+
+
 def selected_run_id() -> str | None:
     return st.query_params.get("run")
 
@@ -160,6 +169,7 @@ def data_tab() -> Dataset | None:
     lengths: list[int] = []
     if ds.rows and not ds.errors:
         try:
+            check_base_model_path(spec.base_model)
             count, preview = token_tools(spec.base_model)
             if count is not None:
                 from core.finetune.datasets import check_lengths
@@ -242,6 +252,7 @@ def train_tab(ds: Dataset | None) -> None:
     try:
         spec = current_spec()
         spec.validate()
+        check_base_model_path(spec.base_model)
         spec_error = None
     except WorkbenchError as exc:
         spec, spec_error = None, exc

@@ -247,10 +247,13 @@ def documents_tab(s: KbState) -> None:
                                help="Every txt/md/html/pdf/docx file under it (recursively) is ingested.")
         go = st.form_submit_button("Ingest folder")
     if go:
-        path = Path(folder.strip() or str(s.sample_folder)).expanduser()
-        if not path.is_dir():
-            st.error(f"{path} is not a folder on this machine.")
-        else:
+        from core.paths import ui_path
+        try:     # a folder typed in the UI must lie under the configured roots (WORKBENCH_PATH_ROOTS)
+            path = ui_path(folder.strip() or str(s.sample_folder), kind="dir")
+        except WorkbenchError as exc:
+            path = None
+            show_error(exc)
+        if path is not None:
             from core.rag.loaders import expand_paths
             if not expand_paths([path]):
                 st.warning(f"No supported files under {path}.")
@@ -398,6 +401,11 @@ def ask_tab(s: KbState) -> None:
 
 
 # ---- Retrieval evaluation ----------------------------------------------------------------------------------------
+def _ui_file(path: str) -> Path:
+    from core.paths import ui_path
+    return ui_path(path, kind="file")       # under the configured roots (WORKBENCH_PATH_ROOTS)
+
+
 def _uploaded_questions(data: bytes, name: str = "upload") -> list[dict]:
     return api.parse_eval_questions(data, name)
 
@@ -419,7 +427,7 @@ def eval_tab(s: KbState) -> None:
     if go_eval:
         try:
             questions = _uploaded_questions(upload.getvalue(), upload.name) if upload is not None else \
-                api.load_questions(Path(qpath))
+                api.load_questions(_ui_file(qpath))
             embedder(s.info.embedder)
             bar = st.progress(0.0, text="Evaluating…")
             rep = api.evaluate(s.current, questions,

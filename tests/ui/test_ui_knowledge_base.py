@@ -138,3 +138,19 @@ def test_eval_tab_runs_and_charts(kb_data):
     assert rep.n_questions >= 40 and set(rep.modes) == {"vector", "fts", "hybrid"}
     assert at.get("plotly_chart")
     assert any(m.label.endswith("MRR") for m in at.metric)
+
+
+@pytest.mark.slow
+def test_a_folder_or_question_file_outside_the_roots_is_refused(kb_data):
+    """Paths typed in the UI must resolve under WORKBENCH_PATH_ROOTS (issue 14): "/" is never walked, /etc/passwd
+    is never read, and the page says why."""
+    at = load()
+    before = len(jobs.list_jobs(None, limit=100))
+    at.text_input(key="kb_folder").set_value("/")
+    click(at, "Ingest folder")
+    assert any("outside" in e.value.lower() or "root" in e.value.lower() for e in at.error), \
+        [e.value for e in at.error]
+    assert len(jobs.list_jobs(None, limit=100)) == before                      # no job was started
+    at.text_input(key="kb_eval_path").set_value("/etc/passwd")
+    click(at, "Run evaluation")
+    assert any("outside" in e.value.lower() or "root" in e.value.lower() for e in at.error)
