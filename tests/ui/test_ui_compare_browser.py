@@ -2,12 +2,16 @@
 results matrix, a chart and the exported HTML report."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from conftest import wait_script_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# status text is escaped for Markdown (issue 14): allow its backslashes and invisible word joiners
+DONE = re.compile(r"succeeded\\?:")
+FAILED = re.compile(r"failed\\?:")
 
 
 def test_classic_batch_matrix_chart_and_export(streamlit_server, page, tmp_path):
@@ -30,10 +34,10 @@ def test_classic_batch_matrix_chart_and_export(streamlit_server, page, tmp_path)
     progress.first.wait_for(timeout=60_000)
     deadline = time.time() + 600
     while time.time() < deadline:
-        if page.get_by_text("succeeded:", exact=False).count() or page.get_by_text("failed:").count():
+        if page.get_by_text(DONE).count() or page.get_by_text(FAILED).count():
             break
         time.sleep(0.5)
-    page.get_by_text("succeeded:", exact=False).first.wait_for(timeout=10_000)
+    page.get_by_text(DONE).first.wait_for(timeout=10_000)
     wait_script_idle(page)
     assert not page.locator('[data-testid="stException"]').count()
 

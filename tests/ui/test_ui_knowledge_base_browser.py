@@ -57,7 +57,9 @@ def test_upload_progress_listing_and_cited_answer(fresh_streamlit_server, page, 
     wait_script_idle(page)
     assert page.locator("#kb-cite-1").count() == 1                      # anchor of chunk [1]
     assert page.get_by_text("Read table version").count()
-    sources = page.locator('[data-testid="stHeading"]').filter(has_text="ferry-timetable.md")
+    # file names are escaped for Markdown (issue 14): backslashes and invisible word joiners may sit in between
+    sources = page.locator('[data-testid="stHeading"]').filter(
+        has_text=re.compile("ferry\\\\?-timetable\u2060?\\\\?\\.md"))
     assert sources.count() >= 1                                         # the uploaded document was retrieved
     links = page.locator('a[href="#kb-cite-1"], a[href="#kb-cite-2"], a[href="#kb-cite-3"], a[href="#kb-cite-4"]')
     warnings = page.locator('[data-testid="stAlert"]').filter(has_text="cites no source")
