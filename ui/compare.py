@@ -669,6 +669,9 @@ def report_tab(run, summary) -> None:
         st.subheader(f"{title} — {part['winner']}")
         safe.text(part["text"])
         st.dataframe(pd.DataFrame(part["table"]), hide_index=True)
+        for extra in part.get("extra", []):
+            st.caption(extra["caption"])
+            st.dataframe(pd.DataFrame(extra["rows"]), hide_index=True)
         if part.get("by_tag"):
             st.caption("Quality per question tag: mean [95% CI] (n)")
             st.dataframe(pd.DataFrame(part["by_tag"]), hide_index=True)

@@ -223,6 +223,11 @@ def decide(summaries: list[ApproachSummary], cm: CostModel) -> dict:
                                    f"({maint_best.docs_change}). Prompts are versioned text; RAG re-ingests changed "
                                    f"documents; fine-tunes must be retrained when the facts or the base model change."),
                           "table": [r.to_dict() for r in rows]}
+    from core.drill import report_section
+    drill = report_section()
+    if drill:
+        out["maintenance"]["text"] += " " + drill["text"]
+        out["maintenance"]["extra"] = drill["tables"]
     # overall
     cands = [s for s in measured if s.quality.mean >= best.quality.mean - QUALITY_MARGIN]
     pick = min(cands, key=lambda s: (s.complexity, s.cost.get("per_1k", 1e9) if s.cost else 1e9))
