@@ -117,6 +117,10 @@ class JobError(WorkbenchError):
     pass
 
 
+class NeedsGPU(InvalidParams):
+    """The job asks for something only a CUDA GPU does (QLoRA's 4-bit base) and this machine has none."""
+
+
 class UnknownTrainer(JobError, UnknownName):
     """No trainer is registered under that name."""
 

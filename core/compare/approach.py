@@ -259,7 +259,7 @@ def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: f
             r.model_id = info.model_id
             r.adapter = {"name": info.name, "sha256": info.sha256, "base_model": info.base_model,
                          "train_seconds": float(info.train_seconds or 0), "device": info.device,
-                         "created": info.created, "run_id": info.run_id,
+                         "created": info.created, "run_id": info.run_id, "method": info.method,
                          "data_variant": adapter_variant(info)}
         else:
             r.model_id = model

@@ -1,6 +1,9 @@
 """CLI: `finetune`, `export` (jobs of every kind: `python -m core jobs list|show|cancel`, core/jobs/cli.py).
 
-    python -m core finetune --data FILE [--preset quick] [--max-steps N] [spec options] [--detach] [--json]
+    python -m core finetune --data FILE [--preset quick] [--method lora|full] [--max-steps N] [spec options]
+                            [--detach] [--json]
+    python -m core finetune show RUN [--json]      the run card: method, trainable params, peak memory, s/step,
+                                                   artifact size, llama.cpp load time, held-out loss
     python -m core export ADAPTER --format peft|gguf-lora|gguf-merged|ollama [--out DIR] [--check] [--json]
 """
 from __future__ import annotations
@@ -19,10 +22,14 @@ def _err(msg: str) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("finetune", help="Start a LoRA fine-tuning job (waits and streams progress; --detach returns).",
-                       description="Validate the data, then train a LoRA adapter in its own process. Spec options "
-                                   "override the preset.")
-    p.add_argument("--data", required=True, help="JSONL or CSV file (chat messages, Alpaca or ShareGPT rows)")
+    p = sub.add_parser("finetune", help="Start a fine-tuning job, LoRA or full (waits and streams progress; --detach "
+                                        "returns); `finetune show RUN` prints a run's card.",
+                       description="Validate the data, then train a LoRA adapter (--method lora) or every weight "
+                                   "(--method full) in its own process. Spec options override the preset. "
+                                   "`finetune show RUN` prints the measured card of a run.")
+    p.add_argument("action", nargs="?", choices=["show"], help="show: print the card of run RUN")
+    p.add_argument("run", nargs="?", help="run id (with show)")
+    p.add_argument("--data", default=None, help="JSONL or CSV file (chat messages, Alpaca or ShareGPT rows)")
     p.add_argument("--preset", default="quick", choices=list(PRESETS),
                    help="quick = the CPU demo (SmolLM2-135M, 60 steps); default: quick")
     for f in fields(JobSpec):
@@ -34,6 +41,10 @@ def register(sub) -> None:
             p.add_argument(opt, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
         elif isinstance(default, list):
             p.add_argument(opt, dest=f.name, default=None, help="comma-separated, e.g. q_proj,v_proj")
+        elif f.name == "method":
+            from core.finetune.spec import METHODS
+            p.add_argument(opt, dest=f.name, choices=METHODS, default=None,
+                           help="lora (adapter, default) | full (every weight; lr defaults to 5e-5) | qlora (CUDA)")
         else:
             p.add_argument(opt, dest=f.name, type=type(default), default=None)
     p.add_argument("--detach", action="store_true", help="queue the job and print its id without waiting")
@@ -71,6 +82,11 @@ def cmd_finetune(args) -> int:
     from core.finetune import runner
     from core.finetune.datasets import load_file, prepare
 
+    if args.action == "show":
+        return cmd_show(args)
+    if not args.data:
+        _err("finetune: --data FILE is required (or `finetune show RUN`).")
+        return 2
     s = get_settings()
     spec = _spec_from_args(args)
     ds = load_file(args.data, max_mb=s.max_upload_mb)
@@ -117,6 +133,34 @@ def cmd_finetune(args) -> int:
     return _report_run(run, args.json)
 
 
+def cmd_show(args) -> int:
+    from core.finetune import runner, views
+    if not args.run:
+        _err("finetune show: give a run id (python -m core jobs list).")
+        return 2
+    run = runner.load_run(args.run)
+    final = run.status.get("final") or {}
+    card = views.run_card(final, run.spec.get("method")) if final else []
+    if args.json:
+        emit_json({**run.to_dict(), "card": card})
+        return 0
+    st = run.status
+    print(f"{run.run_id}: {st.get('state')}  method={run.spec.get('method') or 'lora'}  trainer={st.get('trainer')}  "
+          f"device={st.get('device')}")
+    if st.get("note"):
+        print(f"  {st['note']}")
+    if run.spec.get("ignored_settings"):
+        print(f"  not used by a full fine-tune (recorded): {run.spec['ignored_settings']}")
+    width = max((len(r["measure"]) for r in card), default=0)
+    for r in card:
+        print(f"  {r['measure']:<{width}}  {r['value']:<28} {r['how']}")
+    if final.get("model_id"):
+        print(f"  use it: python -m core generate --model {final['model_id']} \"your question\"")
+    if st.get("error"):
+        print(f"  error: {st['error']}")
+    return 0
+
+
 def _report_run(run, as_json: bool) -> int:
     st = run.status
     if as_json:
@@ -130,7 +174,10 @@ def _report_run(run, as_json: bool) -> int:
             print(f"  steps {final.get('steps')}  {final.get('train_seconds')} s  "
                   f"loss {_f(final.get('first_loss'))} -> {_f(final.get('last_loss'))}  "
                   f"eval_loss {_f(final.get('eval_loss'))}  peak RSS {final.get('peak_rss_mb')} MB")
-            print(f"  adapter {final.get('adapter_dir')} (sha256 {str(final.get('adapter_sha256'))[:16]}...)")
+            what = "model" if final.get("method") == "full" else "adapter"
+            print(f"  {what} {final.get('adapter_dir')} (sha256 {str(final.get('adapter_sha256'))[:16]}...)  "
+                  f"trainable {final.get('trainable_params'):,} of {final.get('total_params'):,} params  "
+                  f"held-out loss {_f(final.get('heldout_loss'))}")
             if final.get("model_id"):
                 print(f"  use it: python -m core generate --model {final['model_id']} \"your question\"")
         if st.get("error"):

@@ -5,7 +5,8 @@
                convert_lora_to_gguf.py does (general.type=adapter, adapter.type=lora, adapter.lora.alpha, tensors
                blk.N.<name>.weight.lora_a / .lora_b, llama q/k rows permuted like the base GGUF's).
 - gguf-merged: the base GGUF with the LoRA delta merged in, written at Q8_0 or F16 (never re-quantised to the base's
-               Q4_1, which erases the fine-tune).
+               Q4_1, which erases the fine-tune). A full fine-tune (no adapter) goes through the same writer with
+               every tensor taken from its saved model: its only export, a standalone GGUF.
 - ollama:      a Modelfile (FROM base GGUF, ADAPTER adapter GGUF, TEMPLATE translated from the chat template,
                PARAMETER stop from the EOS) and `ollama create` when a server answers.
 """
@@ -160,23 +161,23 @@ def export_gguf_lora(peft_dir: Path, out_file: Path, base_dir: Path | None = Non
                              f"Llama(model_path=BASE.gguf, lora_path={out_file.name}).")
 
 
-# --- merged GGUF ----------------------------------------------------------------------------------------------
-def export_gguf_merged(peft_dir: Path, out_file: Path, base_gguf: Path, base_dir: Path | None = None,
-                       qtype: str = "Q8_0", progress=None) -> ExportResult:
-    """Dequantise every base tensor, add scale * B @ A where the adapter has one, write at Q8_0 or F16
-    (norms stay F32). The base GGUF's metadata (tokenizer, chat template) is copied as is."""
-    import gguf
-    import numpy as np
-
-    from core.llm.models import file_sha256
-
-    qtype = qtype.upper()
+# --- merged GGUF (a LoRA merged into the base, or a fully fine-tuned model: the same writer) -------------------
+def _check_qtype(qtype: str) -> str:
+    qtype = str(qtype).upper()
     if qtype not in ("Q8_0", "F16"):
         raise ExportError(f"Merged GGUF is written at Q8_0 or F16 (got {qtype}); re-quantising to the base's Q4_1 "
                           "erases the fine-tune.")
-    peft_cfg = _check_peft_dir(peft_dir)
-    base_cfg = _base_config(peft_cfg, base_dir)
-    pairs, alpha = lora_pairs(peft_dir, base_cfg, peft_cfg)
+    return qtype
+
+
+def _write_like_base(base_gguf: Path, out_file: Path, qtype: str, tensor_for, progress=None) -> int:
+    """Write a standalone GGUF with the base GGUF's metadata (tokenizer, chat template, hyper-parameters) copied as
+    is and, for every base tensor, `tensor_for(name, base_fp32_data) -> fp32 data`, at Q8_0 or F16 (norms and other
+    1-D tensors stay F32). Returns how many tensors tensor_for changed (it returns the base array unchanged else)."""
+    import gguf
+    import numpy as np
+
+    qtype = _check_qtype(qtype)
     reader = gguf.GGUFReader(str(base_gguf))
     arch = reader.fields["general.architecture"].contents()
     out_file = Path(out_file)
@@ -194,17 +195,19 @@ def export_gguf_merged(peft_dir: Path, out_file: Path, base_gguf: Path, base_dir
         vtype = fld.types[0]
         sub = fld.types[-1] if vtype == gguf.GGUFValueType.ARRAY and len(fld.types) > 1 else None
         writer.add_key_value(name, fld.contents(), vtype, sub_type=sub)
-    merged = 0
+    changed = 0
     tensors = list(reader.tensors)
     for i, t in enumerate(tensors):
-        data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
-        if t.name in pairs:
-            a, b = pairs[t.name]
-            r = a.shape[0]
-            data = data + (alpha / r) * (b @ a)
-            merged += 1
+        base = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        data = tensor_for(t.name, base)
+        if data is not base:
+            if data.shape != base.shape:
+                raise ExportError(f"Tensor {t.name}: shape {tuple(data.shape)} does not match the base GGUF's "
+                                  f"{tuple(base.shape)}: wrong base model?")
+            changed += 1
+        data = np.ascontiguousarray(data, dtype=np.float32)
         if data.ndim < 2 or data.shape[-1] % 32:
-            writer.add_tensor(t.name, data.astype(np.float32))
+            writer.add_tensor(t.name, data)
         elif target_type == gguf.GGMLQuantizationType.F16:
             writer.add_tensor(t.name, data.astype(np.float16))
         else:
@@ -212,17 +215,106 @@ def export_gguf_merged(peft_dir: Path, out_file: Path, base_gguf: Path, base_dir
             writer.add_tensor(t.name, q, raw_shape=q.shape, raw_dtype=target_type)
         if progress:
             progress((i + 1) / len(tensors), t.name)
-    if merged != len(pairs):
-        raise ExportError(f"Only {merged} of {len(pairs)} adapter tensors matched the base GGUF: wrong base model?")
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
     _finish(tmp, out_file)
+    return changed
+
+
+def export_gguf_merged(peft_dir: Path, out_file: Path, base_gguf: Path, base_dir: Path | None = None,
+                       qtype: str = "Q8_0", progress=None) -> ExportResult:
+    """Dequantise every base tensor, add scale * B @ A where the adapter has one, write at Q8_0 or F16
+    (norms stay F32). The base GGUF's metadata (tokenizer, chat template) is copied as is."""
+    from core.llm.models import file_sha256
+
+    peft_cfg = _check_peft_dir(peft_dir)
+    base_cfg = _base_config(peft_cfg, base_dir)
+    pairs, alpha = lora_pairs(peft_dir, base_cfg, peft_cfg)
+    _check_qtype(qtype)
+
+    def merged(name, data):
+        if name not in pairs:
+            return data
+        a, b = pairs[name]
+        return data + (alpha / a.shape[0]) * (b @ a)
+
+    n = _write_like_base(base_gguf, out_file, qtype, merged, progress)
+    if n != len(pairs):
+        Path(out_file).unlink(missing_ok=True)
+        raise ExportError(f"Only {n} of {len(pairs)} adapter tensors matched the base GGUF: wrong base model?")
+    out_file = Path(out_file)
     return ExportResult("gguf-merged", str(out_file), [out_file.name], out_file.stat().st_size,
                         file_sha256(out_file, limit=64 << 20),
-                        note=f"{merged} tensors merged, written at {qtype}. A standalone model: "
+                        note=f"{n} tensors merged, written at {qtype.upper()}. A standalone model: "
                              f"Llama(model_path={out_file.name}).")
+
+
+def full_model_tensors(model_dir: Path) -> dict:
+    """{gguf tensor name: fp32 numpy} of a fully fine-tuned Hugging Face folder (safetensors), with llama.cpp's
+    q/k row order. Tied weights: the LM head is the token embedding (the base GGUF has no output.weight)."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    model_dir = Path(model_dir)
+    cfg_path = model_dir / "config.json"
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not cfg_path.is_file() or not files:
+        raise ExportError(f"{model_dir} is not a saved model folder (config.json + *.safetensors expected): pick a "
+                          "finished full fine-tune run.")
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if cfg.get("model_type") not in LLAMA_LIKE:
+        raise ExportError(f"GGUF export supports llama-architecture models ({', '.join(sorted(LLAMA_LIKE))}); this "
+                          f"model is {cfg.get('model_type')!r}.")
+    n_head = int(cfg["num_attention_heads"])
+    n_kv = int(cfg.get("num_key_value_heads") or n_head)
+    tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, int(cfg["num_hidden_layers"]))
+    out = {}
+    for f in files:
+        for key, arr in load_file(str(f)).items():
+            name = tmap.get_name(key, try_suffixes=(".weight", ".bias"))
+            if name is None:
+                if key.endswith("rotary_emb.inv_freq"):
+                    continue
+                raise ExportError(f"No GGUF tensor for model weight {key!r}: that model cannot be exported.")
+            arr = arr.astype(np.float32)
+            if name.endswith("attn_q.weight"):
+                arr = _permute(arr, n_head)
+            elif name.endswith("attn_k.weight"):
+                arr = _permute(arr, n_kv)
+            out[name] = arr
+    return out
+
+
+def export_gguf_full(model_dir: Path, out_file: Path, base_gguf: Path, qtype: str = "Q8_0",
+                     progress=None) -> ExportResult:
+    """A fully fine-tuned model as a standalone GGUF: written like a merged model (the base GGUF's metadata and
+    tensor list), with every tensor taken from the trained weights instead of base + delta."""
+    from core.llm.models import file_sha256
+
+    _check_qtype(qtype)
+    trained = full_model_tensors(model_dir)
+    used: set[str] = set()
+
+    def take(name, data):
+        if name not in trained:
+            return data
+        used.add(name)
+        return trained[name]
+
+    n = _write_like_base(base_gguf, out_file, qtype, take, progress)
+    extra = sorted(set(trained) - used - {"output.weight"})     # output.weight: tied, absent from the base GGUF
+    if extra or not n:
+        Path(out_file).unlink(missing_ok=True)
+        raise ExportError(f"{len(extra)} trained tensors have no place in the base GGUF ({', '.join(extra[:4])}): "
+                          "wrong base model?")
+    out_file = Path(out_file)
+    return ExportResult("gguf-merged", str(out_file), [out_file.name], out_file.stat().st_size,
+                        file_sha256(out_file, limit=64 << 20),
+                        note=f"Full fine-tune: {n} trained tensors written at {qtype.upper()}. A standalone model: "
+                             f"Llama(model_path={out_file.name}).", extra={"method": "full"})
 
 
 # --- Ollama ---------------------------------------------------------------------------------------------------
@@ -321,9 +413,19 @@ def export_ollama(adapter_gguf: Path, base_gguf: Path, tokenizer_dir: Path, out_
 @dataclass
 class AdapterRef:
     name: str                 # run id (adapter name) or folder name
-    peft_dir: Path
+    peft_dir: Path            # the PEFT adapter folder, or the whole model's folder for a full fine-tune
     run_dir: Path | None
     spec: dict
+    method: str = "lora"      # "full": peft_dir is a complete Hugging Face model (safetensors), no adapter
+
+    @property
+    def is_full(self) -> bool:
+        return self.method == "full"
+
+
+def merged_file(ref: "AdapterRef", qtype: str = "Q8_0") -> str:
+    """File name of the standalone GGUF of a run: model-<q>.gguf (full fine-tune) or merged-<q>.gguf (LoRA)."""
+    return f"{'model' if ref.is_full else 'merged'}-{qtype.lower()}.gguf"
 
 
 def resolve_adapter(ref: str, settings=None) -> AdapterRef:
@@ -336,6 +438,12 @@ def resolve_adapter(ref: str, settings=None) -> AdapterRef:
     run_dir = s.runs_dir / name
     if name and "/" not in name and (run_dir / "status.json").is_file():
         spec = {k: v for k, v in (read_json(run_dir / "spec.json", {}) or {}).items()}
+        if spec.get("method") == "full":
+            if not (run_dir / "model" / "config.json").is_file():
+                state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+                raise ExportError(f"Run {name} has no saved model (state: {state}); only a succeeded run can be "
+                                  "exported.")
+            return AdapterRef(name, run_dir / "model", run_dir, spec, "full")
         if not (run_dir / "adapter" / "adapter_config.json").is_file():
             state = (read_json(run_dir / "status.json", {}) or {}).get("state")
             raise ExportError(f"Run {name} has no adapter (state: {state}); only a succeeded run can be exported.")
@@ -344,6 +452,12 @@ def resolve_adapter(ref: str, settings=None) -> AdapterRef:
     if name and "/" not in name and meta.is_file():
         info = read_json(meta, {}) or {}
         peft_dir = Path(info.get("peft_dir") or "")
+        if info.get("method") == "full":
+            if not (peft_dir / "config.json").is_file():
+                raise ExportError(f"Full fine-tune {name} has no model folder any more ({peft_dir}); it can only be "
+                                  "used as is.")
+            return AdapterRef(name, peft_dir, None, (info.get("extra") or {}).get("spec") or
+                              {"base_model": info.get("base_model"), "method": "full"}, "full")
         if not (peft_dir / "adapter_config.json").is_file():
             raise ExportError(f"Adapter {name} has no PEFT folder any more ({peft_dir}); it can only be used as is.")
         return AdapterRef(name, peft_dir, None, (info.get("extra") or {}).get("spec") or
@@ -374,6 +488,10 @@ def export_adapter(ref: str, fmt: str, out: Path | None = None, qtype: str = "Q8
     a = resolve_adapter(ref, settings)
     out_dir = Path(out) if out else (a.run_dir / "export" if a.run_dir else Path.cwd() / f"export-{a.name}")
     base_model = a.spec.get("base_model") or DEFAULT_MODEL
+    if a.is_full and fmt != "gguf-merged":
+        raise ExportError(f"Run {a.name} is a full fine-tune: it has no adapter, so there is no {fmt} export. Its "
+                          f"whole model is in {a.peft_dir} (safetensors); export it as a standalone GGUF with format "
+                          "gguf-merged (Q8_0 or F16).")
     if fmt == "peft":
         res = export_peft(a.peft_dir, out_dir / "peft")
     else:
@@ -385,8 +503,10 @@ def export_adapter(ref: str, fmt: str, out: Path | None = None, qtype: str = "Q8
                 raise ExportError(f"{fmt} needs the base model as GGUF; only the packaged models have one here "
                                   f"({', '.join(PACKAGED_MODELS)}).")
             base_gguf = packaged_gguf_path(base_model)
-            if fmt == "gguf-merged":
-                res = export_gguf_merged(a.peft_dir, out_dir / f"merged-{qtype.lower()}.gguf", base_gguf, base_dir,
+            if fmt == "gguf-merged" and a.is_full:
+                res = export_gguf_full(a.peft_dir, out_dir / merged_file(a, qtype), base_gguf, qtype, progress)
+            elif fmt == "gguf-merged":
+                res = export_gguf_merged(a.peft_dir, out_dir / merged_file(a, qtype), base_gguf, base_dir,
                                          qtype, progress)
             else:
                 lora = out_dir / "adapter.gguf"

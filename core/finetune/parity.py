@@ -104,10 +104,11 @@ def gguf_generate(model_path: Path, lora_path: Path | None, prompt_ids: list[lis
     return out
 
 
-def parity_check(peft_dir: Path, base_dir: Path, base_gguf: Path, exported: Path, prompts: list[list[dict]],
+def parity_check(peft_dir: Path | None, base_dir: Path, base_gguf: Path, exported: Path, prompts: list[list[dict]],
                  kind: str = "gguf-lora", max_new_tokens: int = 48, threads: int | None = None,
                  stage: Callable[[str, float], None] | None = None) -> ParityReport:
     """kind "gguf-lora": exported is a LoRA file loaded on base_gguf; "gguf-merged": exported is a full model.
+    A full fine-tune has no adapter: peft_dir None and base_dir its saved model folder.
     `stage(message, fraction)` is called before each of the three generation passes."""
     if not prompts:
         raise ExportError("The parity check needs at least one prompt.")
@@ -115,7 +116,7 @@ def parity_check(peft_dir: Path, base_dir: Path, base_gguf: Path, exported: Path
         raise ExportError(f"Exported file {exported} does not exist: export first.")
     stage = stage or (lambda message, fraction: None)
     t0 = time.perf_counter()
-    stage("generating in-process (transformers + PEFT)", 0.1)
+    stage("generating in-process (transformers" + (" + PEFT)" if peft_dir is not None else ", the trained model)"), 0.1)
     hf_texts, ids = hf_generate(base_dir, peft_dir, prompts, max_new_tokens, threads)
     stage("generating with the exported file (llama.cpp)", 0.5)
     if kind == "gguf-merged":
@@ -155,10 +156,15 @@ def run_parity(ref: str, kind: str = "gguf-lora", exported: Path | None = None, 
     from core.finetune.export import export_adapter, resolve_adapter
     from core.llm.models import DEFAULT_MODEL, packaged_gguf_path
 
+    from core.finetune.export import merged_file
+
     a = resolve_adapter(ref, settings)
     base_model = a.spec.get("base_model") or DEFAULT_MODEL
+    if a.is_full and kind != "gguf-merged":
+        raise ExportError(f"Run {a.name} is a full fine-tune (no adapter): check its standalone GGUF, kind "
+                          "'gguf-merged'.")
     if exported is None:
-        default = (a.run_dir / "export" / ("adapter.gguf" if kind == "gguf-lora" else "merged-q8_0.gguf")
+        default = (a.run_dir / "export" / ("adapter.gguf" if kind == "gguf-lora" else merged_file(a))
                    if a.run_dir else None)
         exported = default if default and default.is_file() else Path(export_adapter(ref, kind, settings=settings).path)
     heldout = SAMPLE_DOCS / "finetune" / "heldout.chat.jsonl"
@@ -168,8 +174,9 @@ def run_parity(ref: str, kind: str = "gguf-lora", exported: Path | None = None, 
         prompts = [r["messages"][:-1] for r in read_jsonl(a.run_dir / "data" / "val.jsonl")[:n_prompts]]
     else:
         raise ExportError("No held-out prompts for the parity check: add sample_docs/finetune/heldout.chat.jsonl.")
-    report = parity_check(a.peft_dir, resolve_base_model(base_model, settings), packaged_gguf_path(base_model),
-                          exported, prompts, kind=kind, max_new_tokens=max_new_tokens, stage=stage)
+    peft_dir, hf_dir = (None, a.peft_dir) if a.is_full else (a.peft_dir, resolve_base_model(base_model, settings))
+    report = parity_check(peft_dir, hf_dir, packaged_gguf_path(base_model), exported, prompts, kind=kind,
+                          max_new_tokens=max_new_tokens, stage=stage)
     if a.run_dir:
         out = a.run_dir / "export" / f"parity-{kind}.json"
         out.parent.mkdir(parents=True, exist_ok=True)

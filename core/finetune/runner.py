@@ -5,7 +5,9 @@ Run folder `<data>/runs/<run_id>/` (the common layout is in core.jobs.folder), p
     data/train.jsonl, data/val.jsonl   the validated chat rows it trains on
     metrics.jsonl   one line per logging step / evaluation: step, loss, eval_loss, learning_rate, tokens_per_s,
                     rss_mb, elapsed
-    adapter/        the PEFT adapter;  export/  exported files;  result.json  the final metrics
+    adapter/        the PEFT adapter (method lora), or model/ the whole trained model (method full, safetensors)
+    export/         exported files (a full run: model-q8_0.gguf, written when training ends);  result.json  the final
+                    metrics
 status.json carries, besides the common fields: step, max_steps, eta_s, seconds_per_step, rss_mb, trainer
 (unsloth | peft+trl), device, note and, once it succeeded, final (metrics + adapter paths and hashes).
 
@@ -93,6 +95,7 @@ def list_runs(settings: Settings | None = None) -> list[Run]:
 def create_run(spec: JobSpec, dataset: Dataset, settings: Settings | None = None) -> Run:
     """Validate the spec and dataset, write the run folder in the queued state. Nothing starts yet."""
     spec.validate()
+    spec.check_device()
     dataset.raise_for_problems()
     train, val = split(dataset.rows, spec.val_fraction, spec.seed)
     if len(train) < 1:
@@ -102,10 +105,12 @@ def create_run(spec: JobSpec, dataset: Dataset, settings: Settings | None = None
         write_jsonl(val, new.path / "data" / "val.jsonl")
         spec_d = spec.to_dict()
         spec_d["data_summary"] = {**dataset.summary(), "train_rows": len(train), "val_rows": len(val)}
+        if spec.ignored_settings():
+            spec_d["ignored_settings"] = spec.ignored_settings()     # LoRA settings a full fine-tune does not use
         new.spec = spec_d
         new.name = spec.name or new.id
         new.status = {"step": 0, "max_steps": planned_steps(spec, len(train)), "eta_s": None, "log_tail": [],
-                      "trainer": None, "note": "", "device": None}
+                      "trainer": None, "note": "", "device": None, "method": spec.method}
     return load_run(new.id, settings)
 
 
@@ -160,6 +165,72 @@ def delete_run(run_id: str, settings: Settings | None = None) -> None:
 
 
 # --- the kind's run function (in the worker process) ------------------------------------------------------------
+NOT_SPEC = ("data_summary", "ignored_settings")      # keys of spec.json that the runner adds, not JobSpec fields
+FULL_GGUF_QTYPE = "Q8_0"                             # a full run's GGUF (F16 on request through the export job)
+
+
+def llama_load_seconds(model_path: Path, lora_path: Path | None = None) -> float | None:
+    """Seconds llama.cpp takes to load the artifact as the embedded backend would (model file, plus the LoRA on it
+    for an adapter): the load-time figure of the run card. None if llama-cpp-python is missing or fails."""
+    import time
+
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    t0 = time.perf_counter()
+    try:
+        kw = {"lora_path": str(lora_path)} if lora_path else {}
+        llm = Llama(model_path=str(model_path), n_ctx=512, n_threads=1, verbose=False, **kw)
+    except (ValueError, RuntimeError, OSError):
+        return None
+    seconds = round(time.perf_counter() - t0, 3)
+    llm.close() if hasattr(llm, "close") else None
+    return seconds
+
+
+def finish_full(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Callable[[str], None], progress=None
+                ) -> dict:
+    """A full run's artifact: the saved model -> a standalone GGUF (the merged-model writer, at FULL_GGUF_QTYPE),
+    its llama.cpp load time, and registration as ft:<run id> for the embedded backend."""
+    from core.errors import ExportError
+    from core.finetune.export import export_gguf_full
+    from core.llm.models import PACKAGED_MODELS, packaged_gguf_path, register_adapter
+
+    model_dir = Path(result.adapter_dir)
+    final = {"adapter_dir": str(model_dir), "model_dir": str(model_dir),
+             "adapter_sha256": _weights_sha256(model_dir)}
+    if spec.base_model not in PACKAGED_MODELS:
+        final["gguf_error"] = "GGUF export needs the base model's GGUF (tokenizer + metadata): packaged models only."
+        log(f"GGUF export skipped: {final['gguf_error']}")
+        return final
+    try:
+        exp = export_gguf_full(model_dir, run_dir / "export" / f"model-{FULL_GGUF_QTYPE.lower()}.gguf",
+                               packaged_gguf_path(spec.base_model), FULL_GGUF_QTYPE, progress)
+    except (ExportError, WorkbenchError) as exc:
+        final["gguf_error"] = str(exc)
+        log(f"GGUF export failed: {exc}")
+        return final
+    final.update(gguf_model=exp.path, gguf_sha256=exp.sha256, gguf_bytes=exp.size_bytes, gguf_seconds=exp.seconds)
+    log(f"GGUF model written: {exp.path} ({exp.size_bytes / 1e6:.1f} MB, {FULL_GGUF_QTYPE})")
+    final["load_seconds"] = llama_load_seconds(Path(exp.path))
+    info = register_adapter(
+        run_dir.name, Path(exp.path), base_model=spec.base_model, run_id=run_dir.name, peft_dir=str(model_dir),
+        train_seconds=result.train_seconds, device=result.device, method="full",
+        extra={"spec": spec.to_dict(), "metrics": result.to_dict(), "adapter_sha256": final["adapter_sha256"],
+               "name": spec.name or run_dir.name, "qtype": FULL_GGUF_QTYPE})
+    final["adapter_name"] = info.name
+    final["model_id"] = info.model_id
+    log(f"Registered full fine-tune {info.model_id} for the embedded llama.cpp backend.")
+    return final
+
+
+def _weights_sha256(folder: Path) -> str:
+    from core.llm.models import file_sha256
+    files = sorted(Path(folder).glob("*.safetensors"))
+    return file_sha256(files[0]) if len(files) == 1 else ""
+
+
 def finish_adapter(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Callable[[str], None]) -> dict:
     """GGUF LoRA export + registration for the embedded backend. Returns what goes into status['final']."""
     from core.finetune.export import export_gguf_lora
@@ -178,6 +249,9 @@ def finish_adapter(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Ca
         log(f"GGUF LoRA export skipped: {exc}")
         return final
     if spec.base_model in PACKAGED_MODELS:
+        from core.llm.models import packaged_gguf_path
+        final["gguf_bytes"] = exp.size_bytes
+        final["load_seconds"] = llama_load_seconds(packaged_gguf_path(spec.base_model), Path(exp.path))
         info = register_adapter(
             run_dir.name, Path(exp.path), base_model=spec.base_model, run_id=run_dir.name, peft_dir=str(adapter_dir),
             train_seconds=result.train_seconds, device=result.device,
@@ -189,14 +263,27 @@ def finish_adapter(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Ca
     return final
 
 
+def heldout_rows() -> list[dict]:
+    """The scenario's held-out transcripts (the evaluation set the leakage check keeps out of training)."""
+    from core.config import SAMPLE_DOCS
+    from core.finetune.datasets import read_jsonl
+
+    path = SAMPLE_DOCS / "finetune" / "heldout.chat.jsonl"
+    try:
+        return read_jsonl(path) if path.is_file() else []
+    except (WorkbenchError, OSError, ValueError):
+        return []
+
+
 def run(spec_d: dict, report) -> None:
-    """Train one LoRA adapter: base model -> trainer -> adapter -> GGUF LoRA, registered as ft:<run id>."""
+    """Train one LoRA adapter (base model -> trainer -> adapter -> GGUF LoRA) or, with method "full", every weight
+    (-> whole model -> standalone GGUF); either is registered as ft:<run id>."""
     from core.finetune.convert import resolve_base_model
     from core.finetune.datasets import read_jsonl
     from core.finetune.trainers import TrainContext, pick_trainer
 
     run_dir = report.dir
-    spec = JobSpec.from_dict({k: v for k, v in spec_d.items() if k != "data_summary"}).validate()
+    spec = JobSpec.from_dict({k: v for k, v in spec_d.items() if k not in NOT_SPEC}).validate()
     train_rows = read_jsonl(run_dir / "data" / "train.jsonl")
     val_rows = read_jsonl(run_dir / "data" / "val.jsonl") if (run_dir / "data" / "val.jsonl").exists() else []
     report.log(f"Run {run_dir.name}: {len(train_rows)} train / {len(val_rows)} validation rows, base {spec.base_model}")
@@ -205,26 +292,37 @@ def run(spec_d: dict, report) -> None:
     report.check()
     trainer, note = pick_trainer(spec.trainer)
     report.check()
-    if spec.load_in_4bit and trainer.device() != "cuda":
-        raise WorkbenchError("4-bit (QLoRA) needs a CUDA GPU and none was found: untick 4-bit or use the "
-                             "'quick' preset on this machine.")
+    if spec.is_qlora and trainer.device() != "cuda":
+        from core.errors import NeedsGPU
+        raise NeedsGPU("4-bit (QLoRA) needs a CUDA GPU and none was found: choose method 'lora' or 'full', or use "
+                       "the 'quick' preset on this machine.")
+    if spec.is_full:
+        note += " Full fine-tune: every weight trained" + (" (Unsloth full_finetuning=True)."
+                                                         if trainer.name == "unsloth" else " (plain transformers).")
     report.log(note)
-    report(trainer=trainer.name, note=note, device=trainer.device(), message="training")
+    report(trainer=trainer.name, note=note, device=trainer.device(), method=spec.method, message="training")
 
     def status(**kw) -> None:
         if kw.get("max_steps") and kw.get("step") is not None:
             kw["progress"] = round(min(1.0, kw["step"] / kw["max_steps"]), 4)
         report(check=False, **kw)
 
-    ctx = TrainContext(run_dir=run_dir, spec=spec, log=report.log, cancelled=report.cancel_requested, status=status)
+    ctx = TrainContext(run_dir=run_dir, spec=spec, log=report.log, cancelled=report.cancel_requested, status=status,
+                       heldout_rows=heldout_rows())
     result = trainer.train(ctx, base_dir, train_rows, val_rows)
     if result.cancelled or report.cancel_requested():
         report.log("Cancelled.")
         raise joblayer.Cancelled()
     report.log(f"Trained {result.steps} steps in {result.train_seconds:.1f} s ({result.seconds_per_step:.2f} s/step); "
                f"loss {result.first_loss} -> {result.last_loss}, eval loss {result.eval_loss}")
-    report(note="exporting the adapter", message="exporting the adapter")
-    final = {**result.to_dict(), **finish_adapter(run_dir, spec, result, base_dir, report.log)}
+    if spec.is_full:
+        report(note="exporting the full model to GGUF", message="exporting the full model to GGUF")
+        done = finish_full(run_dir, spec, result, base_dir, report.log,
+                           progress=lambda f, what: report(check=False, note=f"GGUF export {f:.0%}"))
+    else:
+        report(note="exporting the adapter", message="exporting the adapter")
+        done = finish_adapter(run_dir, spec, result, base_dir, report.log)
+    final = {**result.to_dict(), **done}
     write_json_atomic(run_dir / "result.json", final)
     report(final=final, eta_s=0, step=result.steps, note=note, progress=1.0,
            message=f"finished: {result.steps} steps", check=False)

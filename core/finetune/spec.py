@@ -2,15 +2,37 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
+import sys
 from dataclasses import asdict, dataclass, field, fields
 
-from core.errors import InvalidParams
+from core.errors import InvalidParams, NeedsGPU
 from core.llm.models import DEFAULT_MODEL
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRAINERS = ("auto", "unsloth", "peft+trl")
 DATA_VARIANTS = ("plain", "raft")                  # core/finetune/raft.py builds the "raft" rows
+METHODS = ("lora", "full", "qlora")                # LoRA adapter | every weight trained | LoRA on a 4-bit base (CUDA)
+LORA_SETTINGS = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")   # meaningless for a full fine-tune
+LORA_LEARNING_RATE = 2e-3
+# A full fine-tune moves every weight, not a small zero-initialised low-rank delta: at LoRA's 2e-3 AdamW rewrites
+# the pretrained weights in a few steps (loss spikes, the chat format and English fluency go first). 5e-5 is the
+# usual full-SFT rate for small causal LMs and still lowers the loss within ~10 steps on the transcripts.
+FULL_LEARNING_RATE = 5e-5
+METHOD_LEARNING_RATE = {"lora": LORA_LEARNING_RATE, "qlora": LORA_LEARNING_RATE, "full": FULL_LEARNING_RATE}
+
+
+def cuda_present() -> bool:
+    """A CUDA GPU is usable, checked without importing torch (the UI process never imports it): torch's answer if
+    torch is already loaded, else the NVIDIA driver's /proc entry."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            return bool(torch.cuda.is_available())
+        except Exception:  # noqa: BLE001
+            return False
+    return os.path.exists("/proc/driver/nvidia/version") and os.environ.get("CUDA_VISIBLE_DEVICES", "x") != ""
 
 
 @dataclass
@@ -18,11 +40,12 @@ class JobSpec:
     data: str = ""                                  # path of the JSONL/CSV file (copied into the run folder)
     base_model: str = DEFAULT_MODEL                 # packaged id, or a local Hugging Face model folder
     name: str = ""                                  # optional label shown in the runs list
+    method: str = "lora"                            # lora | full (every weight) | qlora (4-bit base, CUDA only)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
-    learning_rate: float = 2e-3
+    learning_rate: float = LORA_LEARNING_RATE       # a method change sets that method's default (see replace)
     epochs: float = 1.0
     max_steps: int = 60                             # > 0 overrides epochs
     batch_size: int = 4
@@ -57,7 +80,34 @@ class JobSpec:
         return asdict(self)
 
     def replace(self, **changes) -> "JobSpec":
-        return JobSpec.from_dict({**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+        """A copy with these settings changed. Switching `method` without an explicit learning_rate also switches
+        to that method's default learning rate (FULL_LEARNING_RATE for "full")."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        method = changes.get("method")
+        if method and method != self.method and "learning_rate" not in changes and method in METHOD_LEARNING_RATE:
+            changes["learning_rate"] = METHOD_LEARNING_RATE[method]
+        return JobSpec.from_dict({**self.to_dict(), **changes})
+
+    @property
+    def is_full(self) -> bool:
+        return self.method == "full"
+
+    @property
+    def is_qlora(self) -> bool:
+        return self.method == "qlora" or (self.method == "lora" and bool(self.load_in_4bit))
+
+    def ignored_settings(self) -> dict:
+        """Settings this method does not use, with their values (recorded in the run, listed on its card)."""
+        return {k: getattr(self, k) for k in LORA_SETTINGS} if self.is_full else {}
+
+    def check_device(self) -> "JobSpec":
+        """NeedsGPU when the spec asks for QLoRA (a 4-bit base through bitsandbytes, CUDA only) on a machine without
+        a CUDA GPU. Separate from validate(): a QLoRA spec is valid, it just cannot run here."""
+        if self.is_qlora and not cuda_present():
+            raise NeedsGPU("QLoRA (method qlora / a 4-bit base) needs a CUDA GPU and this machine has none: "
+                           "bitsandbytes' 4-bit kernels do not run on CPU. Choose method 'lora' (same adapter on "
+                           "the full-precision base) or 'full', or run this spec on a GPU machine.")
+        return self
 
     def validate(self) -> "JobSpec":
         """InvalidParams naming the field and its allowed range, before any job starts."""
@@ -88,6 +138,12 @@ class JobSpec:
         if not self.target_modules or not all(isinstance(m, str) and m.isidentifier() for m in self.target_modules):
             raise InvalidParams(f"target_modules must be a non-empty list of module names such as q_proj, v_proj "
                                 f"(got {self.target_modules!r}).")
+        if self.method not in METHODS:
+            raise InvalidParams(f"method must be one of {', '.join(METHODS)} (got {self.method!r}): lora = a small "
+                                f"adapter, full = every weight of the model, qlora = LoRA on a 4-bit base (CUDA).")
+        if self.is_full and self.load_in_4bit:
+            raise InvalidParams("A full fine-tune trains every weight in full precision: a 4-bit base is QLoRA. "
+                                "Untick 4-bit, or choose method 'qlora' on a GPU machine.")
         if self.data_variant not in DATA_VARIANTS:
             raise InvalidParams(f"data_variant must be one of {', '.join(DATA_VARIANTS)} (got {self.data_variant!r}): "
                                 f"plain = the transcripts, raft = retrieval-augmented examples.")
@@ -144,11 +200,18 @@ PRESETS: dict[str, Preset] = {
         JobSpec(learning_rate=5e-4, epochs=3.0, max_steps=0, eval_steps=10, early_stopping_patience=3,
                 val_fraction=0.15),
     ),
+    "full-cpu": Preset(
+        "full-cpu", "Full fine-tune on CPU",
+        "Every weight of SmolLM2-135M-Instruct (134.5 M parameters, no adapter), 30 steps of 4 examples at 256 "
+        "tokens, lr 5e-5 (full fine-tuning moves pretrained weights: a LoRA rate would wreck them). The artifact is "
+        "a whole model (safetensors + a Q8_0 GGUF), not a small adapter.",
+        JobSpec(method="full", learning_rate=FULL_LEARNING_RATE, max_steps=30),
+    ),
     "qlora-7b-24gb": Preset(
         "qlora-7b-24gb", "7B QLoRA on a 24 GB GPU",
         "4-bit base (Unsloth bnb-4bit checkpoint in a local folder), LoRA r=16 on all linear layers, 2048 tokens, "
         "effective batch 16. Needs CUDA and the base model downloaded beforehand.",
-        JobSpec(base_model="unsloth/Qwen2.5-7B-Instruct-bnb-4bit", lora_r=16, lora_alpha=16,
+        JobSpec(base_model="unsloth/Qwen2.5-7B-Instruct-bnb-4bit", method="qlora", lora_r=16, lora_alpha=16,
                 target_modules=list(ALL_LINEAR), learning_rate=2e-4, epochs=1.0, max_steps=0, batch_size=2,
                 grad_accum=8, max_seq_len=2048, warmup_steps=10, load_in_4bit=True, eval_steps=50,
                 early_stopping_patience=3, val_fraction=0.05, logging_steps=5),

@@ -68,13 +68,49 @@ def run_rows(runs: list, icons: dict) -> list[dict]:
         final = r.status.get("final") or {}
         rows.append({
             "run": r.run_id, "name": r.status.get("name"), "state": f"{icons.get(r.state, '')} {r.state}",
+            "method": final.get("method") or r.status.get("method") or (r.spec or {}).get("method") or "lora",
             "trainer": r.status.get("trainer"), "steps": f"{r.status.get('step')}/{r.status.get('max_steps')}",
             "first loss": final.get("first_loss"), "last loss": final.get("last_loss"),
             "eval loss": final.get("eval_loss"), "train s": final.get("train_seconds"),
             "s/step": final.get("seconds_per_step"), "peak MB": final.get("peak_rss_mb"),
+            "artifact MB": round(final["artifact_bytes"] / 1e6, 1) if final.get("artifact_bytes") else None,
             "adapter sha256": (final.get("adapter_sha256") or "")[:12],
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.status.get("created") or 0)),
         })
+    return rows
+
+
+def mb(n) -> str:
+    return f"{n / 1e6:,.1f} MB" if isinstance(n, (int, float)) and n else "–"
+
+
+def run_card(final: dict, method: str | None = None) -> list[dict]:
+    """The measured facts of a finished run that the full-vs-LoRA comparison is about, one row each:
+    method, trainable parameters, peak memory, s/step, artifact size on disk, llama.cpp load time, held-out loss."""
+    method = final.get("method") or method or "lora"
+    tp, total = final.get("trainable_params"), final.get("total_params")
+    params = (f"{tp:,} of {total:,} ({100 * tp / total:.2f}%)" if tp and total else "–")
+    artifact = "whole model (safetensors)" if method == "full" else "PEFT adapter (safetensors)"
+    gguf = "standalone GGUF" if method == "full" else "GGUF LoRA (+ the shared base GGUF)"
+    heldout = final.get("heldout_loss")
+    rows = [
+        {"measure": "method", "value": "full fine-tune (every weight)" if method == "full" else method,
+         "how": final.get("library") or ""},
+        {"measure": "trainable parameters", "value": params, "how": "parameters with requires_grad, tied counted once"},
+        {"measure": "peak memory", "value": f"{final['peak_rss_mb']:,.0f} MB" if final.get("peak_rss_mb") else "–",
+         "how": "RSS high-water mark of the training process (getrusage)"},
+        {"measure": "seconds per step", "value": f"{final['seconds_per_step']:.2f} s" if final.get("seconds_per_step")
+         else "–", "how": f"{final.get('steps')} steps in {final.get('train_seconds')} s (loading excluded)"},
+        {"measure": "artifact on disk", "value": mb(final.get("artifact_bytes")), "how": artifact},
+        {"measure": "GGUF on disk", "value": mb(final.get("gguf_bytes")), "how": gguf},
+        {"measure": "load time (llama.cpp)",
+         "value": f"{final['load_seconds']:.2f} s" if isinstance(final.get("load_seconds"), (int, float)) else "–",
+         "how": "Llama(...) of the GGUF " + ("alone" if method == "full" else "base + lora_path")},
+        {"measure": "held-out loss", "value": f"{heldout:.3f}" if isinstance(heldout, (int, float)) else "–",
+         "how": f"answer-token loss on {final.get('heldout_rows') or 0} held-out transcripts after training"},
+        {"measure": "eval loss", "value": f"{final['eval_loss']:.3f}" if isinstance(final.get("eval_loss"), (int, float))
+         else "–", "how": f"validation split ({final.get('val_rows') or 0} rows)"},
+    ]
     return rows
 
 

@@ -3,7 +3,8 @@
 - One `Llama` per (model file, LoRA file, n_ctx, threads) per process, cached, each with its own lock: llama.cpp is
   not thread-safe, so two Streamlit sessions generating at once take turns on the same model.
 - Model ids: "smollm2-135m-instruct" (packaged), the stem of any GGUF in <data>/models/gguf/, and "ft:<adapter>"
-  (a LoRA GGUF from <data>/adapters/, loaded on top of its base model with `lora_path`).
+  (a LoRA GGUF from <data>/adapters/, loaded on top of its base model with `lora_path`; a full fine-tune's
+  standalone model.gguf is loaded alone).
 - JSON-schema output through a llama.cpp grammar; prompt tokens counted with the model's own chat template.
 - `llama_cpp` is imported lazily: importing this module stays cheap (the UI lists models without loading one).
 """
@@ -98,10 +99,13 @@ class EmbeddedBackend(Backend):
                             f"Drop other GGUF files into {get_settings().models_dir / 'gguf'}.")
 
     def resolve_files(self, model: str | None) -> tuple[str, Path, AdapterInfo | None]:
-        """model id -> (id, base GGUF path, adapter or None). Raises ModelNotFound."""
+        """model id -> (id, base GGUF path, adapter or None). Raises ModelNotFound. A full fine-tune is its own
+        model file (no LoRA on a base): (id, its GGUF, None)."""
         model_id = self.resolve(model)
         if model_id.startswith(ADAPTER_PREFIX):
             adapter = get_adapter(model_id)
+            if adapter.is_full:
+                return model_id, Path(adapter.gguf_path), None
             return model_id, self._base_path(adapter.base_model or DEFAULT_MODEL), adapter
         return model_id, self._base_path(model_id), None
 
@@ -185,7 +189,8 @@ class EmbeddedBackend(Backend):
             out.append(ModelInfo(mid, self.name, f"Local GGUF {path.name}", n_ctx=s.n_ctx,
                                  size_bytes=path.stat().st_size))
         for a in list_adapters(s):
-            out.append(ModelInfo(a.model_id, self.name, f"LoRA fine-tune of {a.base_model}", digest=a.sha256,
+            out.append(ModelInfo(a.model_id, self.name, f"{'Full' if a.is_full else 'LoRA'} fine-tune of {a.base_model}",
+                                 digest=a.sha256,
                                  n_ctx=s.n_ctx, size_bytes=Path(a.gguf_path).stat().st_size, adapter=a.name,
                                  base_model=a.base_model))
         return out
@@ -222,7 +227,8 @@ class EmbeddedBackend(Backend):
         kwargs = _completion_kwargs(params)
         msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
         usage = Usage(backend=self.name, model=lm.model_id, digest=lm.digest,
-                      adapter=lm.model_id.removeprefix(ADAPTER_PREFIX) if lm.lora_path else "",
+                      adapter=lm.model_id.removeprefix(ADAPTER_PREFIX) if lm.model_id.startswith(ADAPTER_PREFIX)
+                      else "",
                       prompt_tokens=prompt_tokens, n_ctx=lm.n_ctx, load_s=load_s)
         timer_box: dict = {}
 

@@ -4,6 +4,8 @@
 - Fine-tuned adapters are folders `<data>/adapters/<name>/` holding `adapter.gguf` (a llama.cpp LoRA) and
   `adapter.json` (base model id, sha256 of the weights, run id, training seconds, ...). The embedded backend
   offers each one as model id `ft:<name>`; the fine-tune package writes them with `register_adapter`.
+- A full fine-tune (method "full") is registered the same way, with `model.gguf` (a standalone Q8_0/F16 model, no
+  LoRA) instead of adapter.gguf: `ft:<name>` then loads that file alone.
 """
 from __future__ import annotations
 
@@ -93,11 +95,16 @@ class AdapterInfo:
     created: float = 0.0
     train_seconds: float = 0.0
     device: str = ""
+    method: str = "lora"        # "full": gguf_path is a whole model, loaded without the base
     extra: dict = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
         return ADAPTER_PREFIX + self.name
+
+    @property
+    def is_full(self) -> bool:
+        return self.method == "full"
 
 
 def list_adapters(settings: Settings | None = None) -> list[AdapterInfo]:
@@ -133,15 +140,20 @@ def register_adapter(name: str, gguf_file: Path, base_model: str, settings: Sett
     s = settings or get_settings()
     folder = s.adapters_dir / name
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "adapter.gguf"
+    target = folder / ("model.gguf" if meta.get("method") == "full" else "adapter.gguf")
     if Path(gguf_file).resolve() != target.resolve():
-        tmp = folder / "adapter.gguf.tmp"
-        shutil.copyfile(gguf_file, tmp)
+        tmp = folder / f"{target.name}.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(gguf_file, tmp)       # a full model is ~150 MB: a hard link when the file system allows it
+        except OSError:
+            shutil.copyfile(gguf_file, tmp)
         with open(tmp, "rb+") as fh:      # durable before adapter.json points at it
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     known = set(AdapterInfo.__dataclass_fields__)
-    info = AdapterInfo(name=name, base_model=base_model, gguf_path=str(target), sha256=file_sha256(target),
+    info = AdapterInfo(name=name, base_model=base_model, gguf_path=str(target),
+                       sha256=file_sha256(target, limit=64 << 20 if meta.get("method") == "full" else None),
                        created=meta.pop("created", time.time()),
                        **{k: v for k, v in meta.items() if k in known and k != "extra"},
                        extra={**meta.get("extra", {}), **{k: v for k, v in meta.items() if k not in known}})

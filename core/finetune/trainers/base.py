@@ -1,7 +1,10 @@
-"""What every trainer shares: the TRL SFT loop, metrics/status callbacks, cancel and early stopping.
+"""What every trainer shares: the TRL SFT loop, metrics/status callbacks, cancel and early stopping, the held-out
+loss, the saved artifact and its measurements, for both methods.
 
-A trainer only says how to load the model with LoRA and which SFTTrainer/SFTConfig classes to use (Unsloth patches
-TRL's; plain PEFT+TRL uses them as they are). Runs inside the worker process only.
+A trainer only says how to load the model (with LoRA: `load`; every weight trainable: `load_full`) and which
+SFTTrainer/SFTConfig classes to use (Unsloth patches TRL's; plain PEFT+TRL uses them as they are). A LoRA run saves
+the PEFT adapter in <run>/adapter/, a full run the whole model (safetensors + tokenizer) in <run>/model/.
+Runs inside the worker process only.
 """
 from __future__ import annotations
 
@@ -23,13 +26,21 @@ class TrainContext:
     log: Callable[[str], None] = print
     cancelled: Callable[[], bool] = lambda: False
     status: Callable[..., None] = lambda **kw: None     # update status.json
+    heldout_rows: list[dict] = field(default_factory=list)   # scenario transcripts never trained on (held-out loss)
 
 
 @dataclass
 class TrainResult:
-    adapter_dir: str
+    adapter_dir: str                         # the artifact folder: PEFT adapter (lora) or the whole model (full)
     trainer: str
     device: str
+    method: str = "lora"
+    library: str = ""                        # what actually trained it, with versions
+    trainable_params: int = 0
+    total_params: int = 0
+    artifact_bytes: int = 0                  # the saved safetensors folder on disk
+    heldout_loss: float | None = None        # answer-token loss on the held-out transcripts, after training
+    heldout_rows: int = 0
     steps: int = 0
     train_seconds: float = 0.0
     seconds_per_step: float = 0.0
@@ -112,6 +123,65 @@ def pad_collator(pad_id: int):
         return {"input_ids": pad("input_ids", pad_id), "attention_mask": pad("attention_mask", 0),
                 "labels": pad("labels", -100)}
     return collate
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameters; tied weights (SmolLM2's embeddings = LM head) counted once."""
+    seen, total, train = set(), 0, 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        train += p.numel() if p.requires_grad else 0
+    return train, total
+
+
+def heldout_loss(model, tokenizer, rows: list[dict], max_len: int, completion_only: bool, batch_size: int = 4
+                 ) -> float | None:
+    """Mean cross-entropy over the answer tokens (all tokens when not completion_only) of rows the job never saw,
+    in eval mode without gradients: the same number for a LoRA and a full fine-tune."""
+    import torch
+
+    if not rows:
+        return None
+    feats = [f for f in tokenize_rows(rows, tokenizer, max_len, completion_only) if any(x != -100 for x in f["labels"][1:])]
+    if not feats:
+        return None
+    collate = pad_collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(feats), batch_size):
+                b = {k: v.to(device) for k, v in collate(feats[i:i + batch_size]).items()}
+                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.float()
+                labels = b["labels"][:, 1:]
+                loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                         labels.reshape(-1), ignore_index=-100, reduction="sum")
+                total += float(loss)
+                count += int((labels != -100).sum())
+    finally:
+        model.train(was_training)
+    return round(total / count, 4) if count else None
+
+
+def library_versions(*names: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for n in names:
+        try:
+            out.append(f"{n} {version(n)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(out)
 
 
 def make_callback(ctx: TrainContext, total_steps: int, result: TrainResult):
@@ -198,6 +268,17 @@ class BaseTrainer:
         """(peft_model, tokenizer) ready to train."""
         raise NotImplementedError
 
+    def load_full(self, spec: JobSpec, base_dir: Path, ctx: TrainContext):
+        """(model with every weight trainable, tokenizer), fp32 weights (bf16 only as autocast: AdamW updates of a
+        full fine-tune at 5e-5 are below bf16's resolution for most weights and would be rounded away)."""
+        raise NotImplementedError
+
+    def library(self, spec: JobSpec, use_trl: bool) -> str:
+        """Which library trained the run (recorded in the result and shown on the run card)."""
+        loop = "TRL SFTTrainer" if use_trl else "transformers.Trainer"
+        return f"{'transformers' if spec.is_full else 'PEFT LoRA'} + {loop} (" + \
+            library_versions("transformers", "peft", "trl", "torch") + ")"
+
     def sft_classes(self):
         from trl import SFTConfig, SFTTrainer
         return SFTTrainer, SFTConfig
@@ -223,9 +304,12 @@ class BaseTrainer:
             torch.set_num_threads(spec.threads or os.cpu_count() or 1)
         torch.manual_seed(spec.seed)
         t_load = time.perf_counter()
-        model, tokenizer = self.load(spec, base_dir, ctx)
-        ctx.log(f"[{self.name}] model + LoRA ready in {time.perf_counter() - t_load:.1f} s on {device} "
-                f"({torch.get_num_threads()} threads); trainable params: {_trainable(model)}")
+        model, tokenizer = (self.load_full if spec.is_full else self.load)(spec, base_dir, ctx)
+        ctx.log(f"[{self.name}] model{' (full fine-tune)' if spec.is_full else ' + LoRA'} ready in "
+                f"{time.perf_counter() - t_load:.1f} s on {device} ({torch.get_num_threads()} threads); trainable "
+                f"params: {_trainable(model)}")
+        if spec.ignored_settings():
+            ctx.log(f"Full fine-tune: LoRA settings not used (recorded only): {spec.ignored_settings()}")
         use_trl = self.name == "unsloth" or trl_sft_usable()
         if use_trl:
             SFTTrainer, SFTConfig = self.sft_classes()
@@ -237,9 +321,12 @@ class BaseTrainer:
         if ctx.cancelled():
             return TrainResult(adapter_dir="", trainer=self.name, device=device, cancelled=True)
         has_eval = bool(val_rows) and spec.eval_steps > 0
-        adapter_dir = ctx.run_dir / "adapter"
-        result = TrainResult(adapter_dir=str(adapter_dir), trainer=self.name, device=device,
-                             train_rows=len(train_rows), val_rows=len(val_rows))
+        adapter_dir = ctx.run_dir / ("model" if spec.is_full else "adapter")
+        trainable, total_params = count_params(model)
+        result = TrainResult(adapter_dir=str(adapter_dir), trainer=self.name, device=device, method=spec.method,
+                             library=self.library(spec, use_trl), trainable_params=trainable,
+                             total_params=total_params, train_rows=len(train_rows), val_rows=len(val_rows))
+        ctx.status(method=spec.method, trainable_params=trainable, total_params=total_params)
         sft_only = dict(max_length=spec.max_seq_len, packing=False, completion_only_loss=spec.completion_only,
                         dataset_num_proc=None) if use_trl else dict(remove_unused_columns=False)
         cfg = SFTConfig(
@@ -297,13 +384,19 @@ class BaseTrainer:
             ctx.status(note="final evaluation")
             metrics = trainer.evaluate()
             result.eval_loss = float(metrics.get("eval_loss")) if metrics.get("eval_loss") is not None else None
-        model.save_pretrained(str(adapter_dir))
+        if ctx.heldout_rows:
+            ctx.status(note="held-out loss")
+            result.heldout_loss = heldout_loss(model, tokenizer, ctx.heldout_rows, spec.max_seq_len,
+                                               spec.completion_only, spec.batch_size)
+            result.heldout_rows = len(ctx.heldout_rows)
+        ctx.status(note="saving the full model" if spec.is_full else "saving the adapter")
+        model.save_pretrained(str(adapter_dir), safe_serialization=True)
         tokenizer.save_pretrained(str(adapter_dir))
+        result.artifact_bytes = folder_bytes(adapter_dir)
         result.peak_rss_mb = round(peak_rss_mb(), 1)
         return result
 
 
 def _trainable(model) -> str:
-    total = sum(p.numel() for p in model.parameters())
-    train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    train, total = count_params(model)
     return f"{train:,} of {total:,} ({100 * train / max(total, 1):.2f}%)"

@@ -34,7 +34,7 @@ class UnslothTrainer(BaseTrainer):
         FastLanguageModel = import_unsloth()
         model, tokenizer = FastLanguageModel.from_pretrained(
             model_name=str(base_dir), max_seq_length=spec.max_seq_len, dtype=None,
-            load_in_4bit=bool(spec.load_in_4bit), local_files_only=True,
+            load_in_4bit=spec.is_qlora, local_files_only=True,
         )
         model = FastLanguageModel.get_peft_model(
             model, r=spec.lora_r, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
@@ -43,6 +43,26 @@ class UnslothTrainer(BaseTrainer):
             random_state=spec.seed, max_seq_length=spec.max_seq_len,
         )
         return model, tokenizer
+
+    def load_full(self, spec: JobSpec, base_dir: Path, ctx: TrainContext):
+        """Unsloth's full fine-tuning mode (full_finetuning=True), which its CPU path supports ("text LoRA / full
+        finetuning with SFTTrainer"). dtype float32: with dtype=None Unsloth loads bf16 *weights* on a bf16 CPU, and
+        pure-bf16 AdamW at 5e-5 rounds most updates away; bf16 stays on as autocast (SFTConfig bf16)."""
+        import torch
+        FastLanguageModel = import_unsloth()
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=str(base_dir), max_seq_length=spec.max_seq_len, dtype=torch.float32, load_in_4bit=False,
+            full_finetuning=True, local_files_only=True,
+            use_gradient_checkpointing="unsloth" if self.device() == "cuda" else False,
+        )
+        model.config.use_cache = False
+        return model, tokenizer
+
+    def library(self, spec: JobSpec, use_trl: bool) -> str:
+        from core.finetune.trainers.base import library_versions
+        mode = "full_finetuning=True" if spec.is_full else "LoRA"
+        path = "GPU" if self.device() == "cuda" else "CPU path"
+        return f"Unsloth {mode}, {path} + TRL SFTTrainer ({library_versions('unsloth', 'transformers', 'trl', 'torch')})"
 
     def sft_classes(self):
         import_unsloth()
