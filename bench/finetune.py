@@ -2,6 +2,14 @@
 files, callbacks) vs a bare Unsloth loop and a bare PEFT+TRL loop with the same spec on the same data.
 
     .venv/bin/python bench/finetune.py [--rounds 3] [--steps 6] [--rows 40] [--threads 0] [--preset quick]
+    .venv/bin/python bench/finetune.py --method both|full|lora [--rounds 2] [--steps 10]
+
+--method: full fine-tune vs LoRA through our runner (the same JobSpec except `method` and its default learning
+rate), interleaved LoRA, full, LoRA, full, ...; per method the median s/step, trainable parameters, peak RSS
+(getrusage high-water of the training process), artifact on disk (PEFT adapter vs whole model, safetensors), the
+GGUF the embedded backend loads (GGUF LoRA vs standalone Q8_0), its llama.cpp load time and the held-out loss,
+and the ratio full / LoRA of each. The first round of each method doubles as warm-up for the page cache: the table
+uses the median of all rounds and prints the spread.
 
 Every setting comes from ONE JobSpec (the preset, with max_steps/threads from the flags, no evaluation, all rows
 for training), passed as a dict to the bare loops: LoRA r/alpha/dropout/targets, batch, grad accumulation, lr,
@@ -145,6 +153,68 @@ def run_runner(data: Path, spec, tmp: Path) -> dict:
             "wall": wall, "trainer": run.status["trainer"]}
 
 
+METHOD_COLS = [("trainable params", "trainable_params", "{:,.0f}"), ("s/step", "seconds_per_step", "{:.2f}"),
+               ("peak RSS MB", "peak_rss_mb", "{:,.0f}"), ("artifact MB", "artifact_mb", "{:,.1f}"),
+               ("GGUF MB", "gguf_mb", "{:,.1f}"), ("llama.cpp load s", "load_seconds", "{:.2f}"),
+               ("held-out loss", "heldout_loss", "{:.3f}"), ("train s", "train_seconds", "{:.1f}")]
+
+
+def run_method(data: Path, spec) -> dict:
+    from core.finetune import runner
+    from core.finetune.datasets import load_file
+    t0 = time.perf_counter()
+    run = runner.wait(runner.submit(spec, load_file(data)).run_id, poll=0.5)
+    if run.state != "succeeded":
+        raise SystemExit(f"{spec.method} job {run.state}: {run.status.get('error')}")
+    f = run.status["final"]
+    return {**{k: f.get(k) for _, k, _ in METHOD_COLS if k in f}, "artifact_mb": f["artifact_bytes"] / 1e6,
+            "gguf_mb": (f.get("gguf_bytes") or 0) / 1e6, "wall": time.perf_counter() - t0,
+            "library": f.get("library"), "first_loss": f.get("first_loss"), "last_loss": f.get("last_loss")}
+
+
+def methods_main(args) -> None:
+    import statistics
+    methods = ["lora", "full"] if args.method == "both" else [args.method]
+    with tempfile.TemporaryDirectory(prefix="bench-ft-") as td:
+        tmp = Path(td)
+        os.environ["WORKBENCH_DATA"] = str(tmp / "data")
+        from core.finetune.convert import ensure_hf_model
+        from core.finetune.spec import preset_spec
+        ensure_hf_model()
+        src = ROOT / "sample_docs" / "finetune" / "train.chat.jsonl"
+        data = tmp / "train.jsonl"
+        data.write_text("\n".join(src.read_text(encoding="utf-8").splitlines()[:args.rows]) + "\n", encoding="utf-8")
+        base = preset_spec(args.preset).replace(max_steps=args.steps, eval_steps=0, val_fraction=0.0,
+                                                threads=args.threads, data=str(data))
+        specs = {m: base.replace(method=m).validate() for m in methods}   # method switch = its default lr
+        S = base.to_dict()
+        print(f"Same data and spec (preset {args.preset}) except method + its default lr: "
+              + ", ".join(f"{m} lr {specs[m].learning_rate:g}" for m in methods)
+              + f"; batch {S['batch_size']}x{S['grad_accum']}, seq {S['max_seq_len']}, {args.steps} steps, {args.rows} "
+              f"rows, LoRA r={S['lora_r']} on {len(S['target_modules'])} modules, cores={os.cpu_count()}, threads="
+              f"{args.threads or 'all'}, load avg {os.getloadavg()[0]:.1f}", flush=True)
+        results: dict[str, list[dict]] = {m: [] for m in methods}
+        for r in range(args.rounds):
+            for m in methods:
+                results[m].append(run_method(data, specs[m]))
+                print(f"round {r + 1}/{args.rounds} {m}: {results[m][-1]['seconds_per_step']:.2f} s/step "
+                      f"({results[m][-1]['library']})", file=sys.stderr, flush=True)
+    med = {m: {k: statistics.median(x[k] for x in rs if x.get(k) is not None) for _, k, _ in METHOD_COLS}
+           for m, rs in results.items()}
+    head = f"{'measure':<18}" + "".join(f"{m:>16}" for m in methods) + (f"{'full / lora':>14}" if len(methods) == 2 else "")
+    print("\n" + head)
+    for label, k, fmt in METHOD_COLS:
+        line = f"{label:<18}" + "".join(f"{fmt.format(med[m][k]):>16}" for m in methods)
+        if len(methods) == 2 and med["lora"][k]:
+            line += f"{med['full'][k] / med['lora'][k]:>13.1f}x"
+        print(line)
+    for m in methods:
+        sp = [x["seconds_per_step"] for x in results[m]]
+        print(f"{m}: s/step min-max {min(sp):.2f}-{max(sp):.2f} over {len(sp)} rounds; loss "
+              f"{results[m][-1]['first_loss']:.3f} -> {results[m][-1]['last_loss']:.3f}; {results[m][-1]['library']}")
+    print(f"load avg at the end: {os.getloadavg()[0]:.1f} (timings on a shared CPU are noisy)")
+
+
 def main() -> None:
     import statistics
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,7 +223,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=40)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     ap.add_argument("--preset", default="quick")
+    ap.add_argument("--method", choices=["both", "full", "lora"], default=None,
+                    help="compare the methods through the runner instead of runner vs bare loops")
     args = ap.parse_args()
+    if args.method:
+        return methods_main(args)
 
     with tempfile.TemporaryDirectory(prefix="bench-ft-") as td:
         tmp = Path(td)

@@ -16,7 +16,7 @@ from core.config import SAMPLE_DOCS, get_settings
 from core.errors import DatasetError, WorkbenchError
 from core.finetune import runner, views
 from core.finetune.datasets import Dataset, parse_bytes, split
-from core.finetune.spec import ALL_LINEAR, PRESETS, TRAINERS, JobSpec, preset_spec
+from core.finetune.spec import ALL_LINEAR, METHOD_LEARNING_RATE, METHODS, PRESETS, TRAINERS, JobSpec, preset_spec
 from core.jobs.states import ICONS
 from ui import safe
 from ui.common import show_error
@@ -29,9 +29,10 @@ SAMPLES = {
     "Tidewave transcripts (ShareGPT)": SAMPLE_DOCS / "finetune" / "train.sharegpt.jsonl",
 }
 HELDOUT = SAMPLE_DOCS / "finetune" / "heldout.chat.jsonl"
-SPEC_FIELDS = ["base_model", "name", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate",
+SPEC_FIELDS = ["base_model", "name", "method", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate",
                "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_steps", "load_in_4bit",
                "seed", "val_fraction", "eval_steps", "early_stopping_patience", "trainer", "threads"]
+METHOD_LABELS = {"lora": "LoRA adapter", "full": "Full fine-tune (every weight)", "qlora": "QLoRA (4-bit base, CUDA only)"}
 EXPORTS = {"peft": ("PEFT adapter", "ft_exp_peft"), "gguf-lora": ("GGUF LoRA", "ft_exp_lora"),
            "gguf-merged": ("Merged GGUF", "ft_exp_merged"), "ollama": ("Ollama Modelfile", "ft_exp_ollama")}
 
@@ -42,6 +43,16 @@ def load_preset(name: str) -> None:
     for f in SPEC_FIELDS:
         ss[f"ft_{f}"] = getattr(spec, f)
     ss.ft_preset_loaded = name
+
+
+def _method_changed() -> None:
+    """Switching the method switches to its default learning rate (a full fine-tune needs a far lower one)."""
+    ss.ft_learning_rate = METHOD_LEARNING_RATE.get(ss.ft_method, ss.ft_learning_rate)
+
+
+def run_card(final: dict, method: str | None, key: str) -> None:
+    """The measured card of a finished run (method, params, memory, s/step, artifact size, load time, losses)."""
+    st.dataframe(pd.DataFrame(views.run_card(final, method)), hide_index=True, width="stretch", key=key)
 
 
 def init_state() -> None:
@@ -123,6 +134,7 @@ def _outcome(job: joblayer.Job) -> None:
                    f"{final.get('first_loss') or 0:.3f} → {final.get('last_loss') or 0:.3f}. Adapter "
                    f"`{final.get('model_id') or final.get('adapter_dir')}` is ready in the Try & export tab "
                    "and in the Prompt Lab model list.")
+        run_card(final, job.spec.get("method"), key=f"ft_card_{job.id}")
     elif job.state in ("failed", "interrupted") and job.error:
         st.error(f"The job failed: {job.error}" if job.state == "failed" else job.error)
     elif job.state == "cancelled":
@@ -248,10 +260,19 @@ def train_tab(ds: Dataset | None) -> None:
     if preset != ss.get("ft_preset_loaded"):
         load_preset(preset)
     cols[1].caption(PRESETS[preset].description)
+    st.radio("Method", METHODS, format_func=METHOD_LABELS.get, key="ft_method", horizontal=True,
+             on_change=_method_changed,
+             help="LoRA trains a small adapter on the frozen base; a full fine-tune trains all 134.5 M weights of "
+                  "SmolLM2-135M (a whole model per version, ~4x the memory). QLoRA needs a CUDA GPU.")
+    if ss.get("ft_method") == "full":
+        st.caption("Full fine-tune: the LoRA settings (r, alpha, dropout, target modules) are not used and are "
+                   "recorded as ignored; the learning rate defaults to 5e-5. The result is a whole model "
+                   "(safetensors) plus a standalone Q8_0 GGUF, registered as ft:<run id>.")
     _spec_form()
     try:
         spec = current_spec()
         spec.validate()
+        spec.check_device()
         check_base_model_path(spec.base_model)
         spec_error = None
     except WorkbenchError as exc:
@@ -320,8 +341,11 @@ def runs_tab() -> None:
         st.rerun()
     final = run.status.get("final") or {}
     if final:
-        st.markdown(f"Adapter: `{final.get('adapter_dir')}`  \nsha256 `{final.get('adapter_sha256')}`  \n"
-                    f"GGUF LoRA: `{final.get('gguf_lora', '–')}` · model id `{final.get('model_id', '–')}`")
+        full = final.get("method") == "full"
+        st.markdown(f"{'Model' if full else 'Adapter'}: `{final.get('adapter_dir')}`  \nsha256 "
+                    f"`{final.get('adapter_sha256')}`  \n{'GGUF model' if full else 'GGUF LoRA'}: "
+                    f"`{final.get('gguf_model' if full else 'gguf_lora', '–')}` · model id `{final.get('model_id', '–')}`")
+        run_card(final, run.spec.get("method"), key="ft_runs_card")
     st.json(dict(run.spec), expanded=False)
     if run.status.get("error"):
         st.error(run.status["error"])
@@ -371,21 +395,24 @@ def _side_by_side(base_model: str, model_id: str) -> None:
                "exported LoRA file loaded at run time (the exact file you would ship).")
 
 
-def _exports(run_id: str) -> None:
+def _exports(run_id: str, full: bool = False) -> None:
     from core.finetune import export
 
     st.subheader("Export")
-    st.caption("Each export runs as a job in its own process (the merged GGUF loads the full fp32 model).")
+    st.caption("Each export runs as a job in its own process (the merged GGUF loads the full fp32 model)."
+               + (" A full fine-tune has no adapter: its export is the standalone GGUF of the whole model "
+                  "(Q8_0 is written when training ends; F16 on request)." if full else ""))
+    formats = {"gguf-merged": ("Standalone GGUF", "ft_exp_merged")} if full else EXPORTS
     ec = st.columns(4)
     qtype = ec[2].selectbox("Merged type", ["Q8_0", "F16"], key="ft_qtype",
                             help="Never re-quantised to the base's Q4_1: that erases the fine-tune.")
-    for col, (fmt, (label, key)) in zip(ec, EXPORTS.items()):
+    for col, (fmt, (label, key)) in zip(ec, formats.items()):
         if col.button(label, key=key):
             try:
                 export.start_job(run_id, fmt, qtype=qtype)
             except WorkbenchError as exc:
                 show_error(exc)
-    for fmt in EXPORTS:
+    for fmt in formats:
         last = export.latest_export(run_id, fmt)
         if not last:
             continue
@@ -414,7 +441,9 @@ def _parity(run) -> None:
                "through the exported GGUF in llama.cpp. Score = mean text similarity (0–1); the base GGUF without "
                "the adapter is the reference. Runs as a job in its own process: ~1–3 minutes on a busy CPU.")
     pc = st.columns([1, 1, 3])
-    kind = pc[0].selectbox("File", ["gguf-lora", "gguf-merged"], key="ft_parity_kind")
+    full = (run.status.get("final") or {}).get("method") == "full"
+    kind = pc[0].selectbox("File", ["gguf-merged"] if full else ["gguf-lora", "gguf-merged"], key="ft_parity_kind",
+                           help="A full fine-tune is checked as its standalone GGUF against the saved model.")
     if pc[1].button("Run parity check", key="ft_parity_btn"):
         try:
             parity.start_job(run.run_id, kind)
@@ -443,5 +472,5 @@ def try_tab() -> None:
     run = by_id[run_id]
     st.subheader("Base vs fine-tuned")
     _side_by_side(run.spec.get("base_model", "smollm2-135m-instruct"), run.status["final"]["model_id"])
-    _exports(run_id)
+    _exports(run_id, full=(run.status.get("final") or {}).get("method") == "full")
     _parity(run)

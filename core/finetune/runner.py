@@ -204,6 +204,8 @@ def finish_full(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Calla
         final["gguf_error"] = "GGUF export needs the base model's GGUF (tokenizer + metadata): packaged models only."
         log(f"GGUF export skipped: {final['gguf_error']}")
         return final
+    import time
+    t0 = time.perf_counter()
     try:
         exp = export_gguf_full(model_dir, run_dir / "export" / f"model-{FULL_GGUF_QTYPE.lower()}.gguf",
                                packaged_gguf_path(spec.base_model), FULL_GGUF_QTYPE, progress)
@@ -211,7 +213,8 @@ def finish_full(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Calla
         final["gguf_error"] = str(exc)
         log(f"GGUF export failed: {exc}")
         return final
-    final.update(gguf_model=exp.path, gguf_sha256=exp.sha256, gguf_bytes=exp.size_bytes, gguf_seconds=exp.seconds)
+    final.update(gguf_model=exp.path, gguf_sha256=exp.sha256, gguf_bytes=exp.size_bytes,
+                 gguf_seconds=round(time.perf_counter() - t0, 2))
     log(f"GGUF model written: {exp.path} ({exp.size_bytes / 1e6:.1f} MB, {FULL_GGUF_QTYPE})")
     final["load_seconds"] = llama_load_seconds(Path(exp.path))
     info = register_adapter(
