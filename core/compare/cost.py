@@ -56,6 +56,7 @@ class ApproachUsage:
     rag: bool = False
     train_seconds: float = 0.0           # adapter training time (fine-tuned only)
     train_device: str = ""
+    ft_method: str = ""                  # "lora" | "full" (a full fine-tune: a whole model per version)
     ingest_seconds: float | None = None  # measured ingest time of the collection (RAG only), None = unknown
     n_docs: int | None = None
 
@@ -174,11 +175,12 @@ def maintenance(usages: list[ApproachUsage], recheck_seconds: dict[str, float]) 
         else:
             docs = "edit the facts into the prompt by hand, then re-run this comparison " + f"({_dur(recheck)})"
             docs_s = recheck
+        what = "model (full fine-tune: every weight, a whole new model file)" if u.ft_method == "full" else "adapter"
         if u.fine_tuned and not u.rag:
-            docs = f"retrain the adapter if the changed facts were trained in ({_dur(u.train_seconds or None)}), re-run the comparison"
+            docs = f"retrain the {what} if the changed facts were trained in ({_dur(u.train_seconds or None)}), re-run the comparison"
             docs_s = (u.train_seconds or 0) + (recheck or 0)
         if u.fine_tuned:
-            model = (f"retrain the adapter on the new base ({_dur(u.train_seconds or None)} on "
+            model = (f"retrain the {what} on the new base ({_dur(u.train_seconds or None)} on "
                      f"{u.train_device or 'the training device'}) and re-export it, then re-run the comparison")
             model_s = (u.train_seconds or 0) + (recheck or 0)
         elif u.rag:

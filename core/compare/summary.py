@@ -93,6 +93,7 @@ def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> l
                 fine_tuned=a.spec.fine_tuned, rag=bool(a.rag),
                 train_seconds=float((a.adapter or {}).get("train_seconds") or 0.0),
                 train_device=str((a.adapter or {}).get("device") or ""),
+                ft_method=str((a.adapter or {}).get("method") or ("lora" if a.spec.fine_tuned else "")),
                 ingest_seconds=_ingest_seconds(a.rag), n_docs=(a.rag or {}).get("n_docs"))
             s.cost = approach_cost(s.usage, cm).to_dict()
         out.append(s)

@@ -103,3 +103,16 @@ def test_a_full_run_has_only_the_standalone_gguf_export(data_dir):
     for fmt in ("peft", "gguf-lora", "ollama"):
         with pytest.raises(ExportError, match="full fine-tune"):
             export_adapter("ft-full-1", fmt)
+
+
+def test_cost_model_counts_a_full_fine_tune_with_its_training_seconds():
+    from core.compare.cost import ApproachUsage, CostModel, approach_cost, maintenance
+    full = ApproachUsage("full-ft", n=3, llm_seconds=0.5, fine_tuned=True, train_seconds=120.0, train_device="cpu",
+                         ft_method="full")
+    lora = ApproachUsage("lora-ft", n=3, llm_seconds=0.5, fine_tuned=True, train_seconds=60.0, ft_method="lora")
+    m = CostModel()
+    assert approach_cost(full, m).one_off_training == pytest.approx(120.0 * m.train_per_hour / 3600)
+    rows = {r.name: r for r in maintenance([full, lora], {})}
+    assert "full fine-tune" in rows["full-ft"].model_change and "~2 min" in rows["full-ft"].model_change
+    assert rows["full-ft"].model_redo_s == 120.0
+    assert "retrain the adapter" in rows["lora-ft"].model_change
