@@ -368,7 +368,7 @@ def default_system() -> str:
         return ""
 
 
-def _side_by_side(base_model: str, model_id: str) -> None:
+def _side_by_side(base_model: str, model_id: str, full: bool = False) -> None:
     with st.form("ft_try_form"):
         system = st.text_area("System prompt", value=default_system(), key="ft_try_system", height=68)
         question = st.text_area("Question", value=default_question(), key="ft_try_question", height=80)
@@ -391,8 +391,9 @@ def _side_by_side(base_model: str, model_id: str) -> None:
                 show_usage(stream.usage)
             except WorkbenchError as exc:
                 show_error(exc)
-    st.caption("Both answers come from the embedded llama.cpp backend: the base GGUF, and the same GGUF with the "
-               "exported LoRA file loaded at run time (the exact file you would ship).")
+    st.caption("Both answers come from the embedded llama.cpp backend: the base GGUF, and "
+               + ("the fully fine-tuned model's own standalone GGUF (Q8_0, the exact file you would ship)." if full
+                  else "the same GGUF with the exported LoRA file loaded at run time (the exact file you would ship)."))
 
 
 def _exports(run_id: str, full: bool = False) -> None:
@@ -471,6 +472,7 @@ def try_tab() -> None:
                           help="Every finished run registers its adapter as model ft:<run id>.")
     run = by_id[run_id]
     st.subheader("Base vs fine-tuned")
-    _side_by_side(run.spec.get("base_model", "smollm2-135m-instruct"), run.status["final"]["model_id"])
-    _exports(run_id, full=(run.status.get("final") or {}).get("method") == "full")
+    full = (run.status.get("final") or {}).get("method") == "full"
+    _side_by_side(run.spec.get("base_model", "smollm2-135m-instruct"), run.status["final"]["model_id"], full)
+    _exports(run_id, full=full)
     _parity(run)
