@@ -130,3 +130,27 @@ def test_other_exports_refuse_and_parity_runs_on_the_full_gguf(full_run):
     assert rep.exported_file.endswith("model-q8_0.gguf")
     assert rep.rows and rep.rows[0].exported and rep.rows[0].in_process
     assert 0.0 <= rep.score <= 1.0
+
+
+def test_full_fine_tune_on_plain_transformers_when_unsloth_is_not_used(data_dir, hf_base, tmp_path):
+    """trainer=peft+trl (the fallback when Unsloth cannot import): a full run trains every weight with plain
+    transformers (no PEFT), records that library, and cancels like a LoRA run (the shared callback)."""
+    from core.finetune.datasets import load_file
+    from core.finetune.spec import JobSpec
+
+    spec = JobSpec(method="full", trainer="peft+trl", max_steps=200, batch_size=1, max_seq_len=160, eval_steps=0,
+                   val_fraction=0.0, warmup_steps=0, threads=1)
+    run = runner.submit(spec, load_file(small_train_file(tmp_path, 4)))
+    # let it take two real steps, then cancel it like a LoRA job
+    import time
+    t0 = time.time()
+    while len([m for m in runner.load_run(run.run_id).metrics if m.get("loss") is not None]) < 2:
+        assert time.time() - t0 < 600, "no training steps"
+        assert runner.load_run(run.run_id).state in ("queued", "running"), runner.load_run(run.run_id).status
+        time.sleep(1)
+    done = runner.cancel(run.run_id, timeout=120)
+    assert done.state == "cancelled"
+    assert done.status["trainer"] == "peft+trl" and done.status["method"] == "full"
+    assert done.status["trainable_params"] == done.status["total_params"] > 100_000_000
+    assert "plain transformers" in done.status["note"]
+    assert not (done.dir / "model").exists()                    # a cancelled run saves nothing half-done
