@@ -45,7 +45,7 @@ class JobSpec:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
-    learning_rate: float = LORA_LEARNING_RATE       # a method change sets that method's default (see replace)
+    learning_rate: float = None  # type: ignore[assignment]  # None = the method's default (METHOD_LEARNING_RATE)
     epochs: float = 1.0
     max_steps: int = 60                             # > 0 overrides epochs
     batch_size: int = 4
@@ -62,6 +62,10 @@ class JobSpec:
     threads: int = 0                                # torch threads on CPU; 0 = all cores
     completion_only: bool = True                    # learn only the assistant answer (prompt tokens masked)
     data_variant: str = "plain"                     # plain transcripts | raft: retrieval-augmented (core/finetune/raft.py)
+
+    def __post_init__(self):
+        if self.learning_rate is None:
+            self.learning_rate = METHOD_LEARNING_RATE.get(self.method, LORA_LEARNING_RATE)
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
@@ -205,7 +209,7 @@ PRESETS: dict[str, Preset] = {
         "Every weight of SmolLM2-135M-Instruct (134.5 M parameters, no adapter), 30 steps of 4 examples at 256 "
         "tokens, lr 5e-5 (full fine-tuning moves pretrained weights: a LoRA rate would wreck them). The artifact is "
         "a whole model (safetensors + a Q8_0 GGUF), not a small adapter.",
-        JobSpec(method="full", learning_rate=FULL_LEARNING_RATE, max_steps=30),
+        JobSpec(method="full", max_steps=30),
     ),
     "qlora-7b-24gb": Preset(
         "qlora-7b-24gb", "7B QLoRA on a 24 GB GPU",

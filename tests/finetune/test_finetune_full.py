@@ -152,5 +152,6 @@ def test_full_fine_tune_on_plain_transformers_when_unsloth_is_not_used(data_dir,
     assert done.state == "cancelled"
     assert done.status["trainer"] == "peft+trl" and done.status["method"] == "full"
     assert done.status["trainable_params"] == done.status["total_params"] > 100_000_000
-    assert "plain transformers" in done.status["note"]
+    assert done.spec["learning_rate"] == 5e-5                   # JobSpec(method="full") gets the full-FT default
+    assert "every weight trained (plain transformers)" in (done.dir / "worker.log").read_text(errors="replace")
     assert not (done.dir / "model").exists()                    # a cancelled run saves nothing half-done

@@ -30,6 +30,10 @@ def test_full_switches_to_its_lower_learning_rate_unless_one_is_given():
     assert preset_spec("quick").replace(method="full", learning_rate=1e-4).learning_rate == 1e-4
     assert full.replace(method="lora").learning_rate == LORA_LEARNING_RATE
     assert preset_spec("full-cpu").method == "full" and preset_spec("full-cpu").learning_rate == FULL_LEARNING_RATE
+    assert JobSpec(method="full").learning_rate == FULL_LEARNING_RATE and JobSpec().learning_rate == LORA_LEARNING_RATE
+    assert JobSpec(method="full", learning_rate=1e-3).learning_rate == 1e-3            # an explicit rate is kept
+    stored = JobSpec(method="full", learning_rate=2e-3).to_dict()                      # a stored spec round-trips
+    assert JobSpec.from_dict(stored).learning_rate == 2e-3
 
 
 def test_full_records_the_lora_settings_it_ignores():
