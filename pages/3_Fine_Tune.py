@@ -1,4 +1,4 @@
-"""Fine-Tune: LoRA jobs from the browser. Data checks -> train (Unsloth, in its own process) -> live curves ->
+"""Fine-Tune: LoRA and full fine-tuning jobs from the browser. Data checks -> train (Unsloth, in its own process) -> live curves ->
 compare runs -> try the adapter next to the base model -> export (PEFT, GGUF LoRA, merged GGUF, Ollama) + parity.
 
 Thin page: the views are in ui/fine_tune.py, the logic in core.finetune, the job panel in ui/jobs.py. Training,
@@ -16,8 +16,9 @@ page_setup("ft")
 ft.init_state()
 
 st.title("🎛️ Fine-Tune")
-st.caption("Teach the model the support voice with a LoRA adapter: check the transcripts, train (Unsloth, in its own "
-           "process), watch the curves, try the adapter next to the base model and export it for llama.cpp/Ollama.")
+st.caption("Teach the model the support voice with a LoRA adapter or a full fine-tune of every weight: check the "
+           "transcripts, train (Unsloth, in its own process), watch the curves, try the result next to the base model "
+           "and export it for llama.cpp/Ollama.")
 t_data, t_train, t_runs, t_try = st.tabs(["Data", "Train", "Runs", "Try & export"])
 with t_data:
     dataset = ft.data_tab()

@@ -155,3 +155,24 @@ def test_full_fine_tune_on_plain_transformers_when_unsloth_is_not_used(data_dir,
     assert done.spec["learning_rate"] == 5e-5                   # JobSpec(method="full") gets the full-FT default
     assert "every weight trained (plain transformers)" in (done.dir / "worker.log").read_text(errors="replace")
     assert not (done.dir / "model").exists()                    # a cancelled run saves nothing half-done
+
+
+def test_the_page_shows_the_full_run_card_and_its_only_export(full_run):
+    """The Fine-Tune page on the data folder of the full run: the measured card in the job panel and the Runs tab,
+    and the Try & export tab offers the standalone GGUF (not the LoRA exports) and the gguf-merged parity check."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "pages" / "3_Fine_Tune.py"), default_timeout=180)
+    app.query_params["run"] = full_run.run_id
+    app.run()
+    assert not app.exception, app.exception
+    cards = [d.value for d in app.dataframe if "measure" in d.value.columns]
+    assert cards, "no run card on the page"
+    card = dict(zip(cards[0]["measure"], cards[0]["value"]))
+    assert card["method"].startswith("full") and card["trainable parameters"].endswith("(100.00%)")
+    assert card["artifact on disk"].endswith("MB") and card["load time (llama.cpp)"].endswith(" s")
+    runs = [d.value for d in app.dataframe if "method" in d.value.columns and "run" in d.value.columns]
+    assert runs and list(runs[0]["method"]) == ["full"]
+    keys = {b.key for b in app.button}
+    assert "ft_exp_merged" in keys and not {"ft_exp_peft", "ft_exp_lora", "ft_exp_ollama"} & keys
+    assert app.selectbox(key="ft_parity_kind").options == ["gguf-merged"]
