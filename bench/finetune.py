@@ -156,7 +156,8 @@ def run_runner(data: Path, spec, tmp: Path) -> dict:
 METHOD_COLS = [("trainable params", "trainable_params", "{:,.0f}"), ("s/step", "seconds_per_step", "{:.2f}"),
                ("peak RSS MB", "peak_rss_mb", "{:,.0f}"), ("artifact MB", "artifact_mb", "{:,.1f}"),
                ("GGUF MB", "gguf_mb", "{:,.1f}"), ("llama.cpp load s", "load_seconds", "{:.2f}"),
-               ("held-out loss", "heldout_loss", "{:.3f}"), ("train s", "train_seconds", "{:.1f}")]
+               ("held-out loss", "heldout_loss", "{:.3f}"), ("voice checks", "voice_passed", "{:.0f}"),
+               ("train s", "train_seconds", "{:.1f}")]
 
 
 def run_method(data: Path, spec) -> dict:
@@ -169,7 +170,7 @@ def run_method(data: Path, spec) -> dict:
     f = run.status["final"]
     return {**{k: f.get(k) for _, k, _ in METHOD_COLS if k in f}, "artifact_mb": f["artifact_bytes"] / 1e6,
             "gguf_mb": (f.get("gguf_bytes") or 0) / 1e6, "wall": time.perf_counter() - t0,
-            "library": f.get("library"), "first_loss": f.get("first_loss"), "last_loss": f.get("last_loss")}
+            "voice_total": f.get("voice_total"), "library": f.get("library"), "first_loss": f.get("first_loss"), "last_loss": f.get("last_loss")}
 
 
 def methods_main(args) -> None:
@@ -199,8 +200,10 @@ def methods_main(args) -> None:
                 results[m].append(run_method(data, specs[m]))
                 print(f"round {r + 1}/{args.rounds} {m}: {results[m][-1]['seconds_per_step']:.2f} s/step "
                       f"({results[m][-1]['library']})", file=sys.stderr, flush=True)
-    med = {m: {k: statistics.median(x[k] for x in rs if x.get(k) is not None) for _, k, _ in METHOD_COLS}
-           for m, rs in results.items()}
+    def median(rs, k):
+        vals = [x[k] for x in rs if x.get(k) is not None]
+        return statistics.median(vals) if vals else float("nan")
+    med = {m: {k: median(rs, k) for _, k, _ in METHOD_COLS} for m, rs in results.items()}
     head = f"{'measure':<18}" + "".join(f"{m:>16}" for m in methods) + (f"{'full / lora':>14}" if len(methods) == 2 else "")
     print("\n" + head)
     for label, k, fmt in METHOD_COLS:
@@ -208,6 +211,9 @@ def methods_main(args) -> None:
         if len(methods) == 2 and med["lora"][k]:
             line += f"{med['full'][k] / med['lora'][k]:>13.1f}x"
         print(line)
+    for m in methods:
+        print(f"{m}: voice checks per round {[x.get('voice_passed') for x in results[m]]} of "
+              f"{results[m][-1].get('voice_total')} (brand-voice regexes on {4} held-out answers in llama.cpp)")
     for m in methods:
         sp = [x["seconds_per_step"] for x in results[m]]
         print(f"{m}: s/step min-max {min(sp):.2f}-{max(sp):.2f} over {len(sp)} rounds; loss "

@@ -169,24 +169,46 @@ NOT_SPEC = ("data_summary", "ignored_settings")      # keys of spec.json that th
 FULL_GGUF_QTYPE = "Q8_0"                             # a full run's GGUF (F16 on request through the export job)
 
 
-def llama_load_seconds(model_path: Path, lora_path: Path | None = None) -> float | None:
-    """Seconds llama.cpp takes to load the artifact as the embedded backend would (model file, plus the LoRA on it
-    for an adapter): the load-time figure of the run card. None if llama-cpp-python is missing or fails."""
+VOICE_PROMPTS = 4                                    # held-out questions the finished artifact answers in llama.cpp
+
+
+def measure_gguf(model_path: Path, lora_path: Path | None = None, n_voice: int = VOICE_PROMPTS) -> dict:
+    """What the embedded backend will see of the artifact, measured in llama.cpp: the seconds `Llama(...)` takes to
+    load it (the model file, plus the LoRA on it for an adapter) and how many of the scenario's brand-voice checks its
+    answers to the first `n_voice` held-out questions pass (T=0.2, seed 42, 120 tokens, the GGUF's chat template).
+    Empty if llama-cpp-python is missing or the file does not load."""
     import time
 
     try:
         from llama_cpp import Llama
     except ImportError:
-        return None
+        return {}
     t0 = time.perf_counter()
     try:
         kw = {"lora_path": str(lora_path)} if lora_path else {}
-        llm = Llama(model_path=str(model_path), n_ctx=512, n_threads=1, verbose=False, **kw)
+        llm = Llama(model_path=str(model_path), n_ctx=1024, n_threads=1, verbose=False, seed=42, **kw)
     except (ValueError, RuntimeError, OSError):
-        return None
-    seconds = round(time.perf_counter() - t0, 3)
-    llm.close() if hasattr(llm, "close") else None
-    return seconds
+        return {}
+    out: dict = {"load_seconds": round(time.perf_counter() - t0, 3)}
+    try:
+        from core.compare.scores import voice
+        from core.scenario import load_scenario
+
+        checks = load_scenario().voice_checks
+        prompts = [r["messages"][:-1] for r in heldout_rows()[:n_voice]]
+        passed = total = 0
+        for msgs in prompts if checks else []:
+            res = llm.create_chat_completion(messages=msgs, temperature=0.2, max_tokens=120, seed=42)
+            score = voice(res["choices"][0]["message"]["content"] or "", checks, ("brand_voice",))
+            passed += sum(bool(v) for v in (score.detail or {}).values())
+            total += len(score.detail or {})
+        if total:
+            out.update(voice_passed=passed, voice_total=total, voice_prompts=len(prompts))
+    except (WorkbenchError, ValueError, RuntimeError) as exc:
+        out["voice_error"] = str(exc)
+    finally:
+        llm.close() if hasattr(llm, "close") else None
+    return out
 
 
 def finish_full(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Callable[[str], None], progress=None
@@ -216,7 +238,7 @@ def finish_full(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Calla
     final.update(gguf_model=exp.path, gguf_sha256=exp.sha256, gguf_bytes=exp.size_bytes,
                  gguf_seconds=round(time.perf_counter() - t0, 2))
     log(f"GGUF model written: {exp.path} ({exp.size_bytes / 1e6:.1f} MB, {FULL_GGUF_QTYPE})")
-    final["load_seconds"] = llama_load_seconds(Path(exp.path))
+    final.update(measure_gguf(Path(exp.path)))
     info = register_adapter(
         run_dir.name, Path(exp.path), base_model=spec.base_model, run_id=run_dir.name, peft_dir=str(model_dir),
         train_seconds=result.train_seconds, device=result.device, method="full",
@@ -254,7 +276,7 @@ def finish_adapter(run_dir: Path, spec: JobSpec, result, base_dir: Path, log: Ca
     if spec.base_model in PACKAGED_MODELS:
         from core.llm.models import packaged_gguf_path
         final["gguf_bytes"] = exp.size_bytes
-        final["load_seconds"] = llama_load_seconds(packaged_gguf_path(spec.base_model), Path(exp.path))
+        final.update(measure_gguf(packaged_gguf_path(spec.base_model), Path(exp.path)))
         info = register_adapter(
             run_dir.name, Path(exp.path), base_model=spec.base_model, run_id=run_dir.name, peft_dir=str(adapter_dir),
             train_seconds=result.train_seconds, device=result.device,

@@ -108,6 +108,10 @@ def run_card(final: dict, method: str | None = None) -> list[dict]:
          "how": "Llama(...) of the GGUF " + ("alone" if method == "full" else "base + lora_path")},
         {"measure": "held-out loss", "value": f"{heldout:.3f}" if isinstance(heldout, (int, float)) else "–",
          "how": f"answer-token loss on {final.get('heldout_rows') or 0} held-out transcripts after training"},
+        {"measure": "voice checks (llama.cpp)",
+         "value": f"{final['voice_passed']}/{final['voice_total']}" if final.get("voice_total") else "–",
+         "how": f"brand-voice checks passed by the GGUF's answers to {final.get('voice_prompts') or 0} held-out "
+                "questions (T=0.2, seed 42)"},
         {"measure": "eval loss", "value": f"{final['eval_loss']:.3f}" if isinstance(final.get("eval_loss"), (int, float))
          else "–", "how": f"validation split ({final.get('val_rows') or 0} rows)"},
     ]

@@ -84,6 +84,7 @@ def test_full_gguf_is_registered_and_generates_in_llama_cpp(full_run):
     info = get_adapter(final["model_id"])
     assert info.is_full and info.gguf_path.endswith("model.gguf") and info.train_seconds > 0
     assert final["load_seconds"] > 0 and final["gguf_bytes"] > 100e6              # Q8_0 of 134.5 M weights
+    assert final["voice_total"] == 3 * final["voice_prompts"] > 0 and 0 <= final["voice_passed"] <= final["voice_total"]
     be = EmbeddedBackend()
     model_id, path, adapter = be.resolve_files(final["model_id"])
     assert adapter is None and str(path) == info.gguf_path                       # loaded alone, no LoRA on a base
@@ -103,7 +104,7 @@ def test_finetune_show_prints_the_measured_card(full_run):
     card = {r["measure"]: r["value"] for r in json.loads(out.stdout)["card"]}
     assert card["method"].startswith("full")
     for k in ("trainable parameters", "peak memory", "seconds per step", "artifact on disk", "GGUF on disk",
-              "load time (llama.cpp)", "held-out loss"):
+              "load time (llama.cpp)", "held-out loss", "voice checks (llama.cpp)"):
         assert card[k] != "–", k
     text = subprocess.run([sys.executable, "-m", "core", "finetune", "show", full_run.run_id], cwd=ROOT,
                           env=dict(os.environ), capture_output=True, text=True, timeout=120).stdout
