@@ -15,7 +15,7 @@ import streamlit as st
 from core.compare import approach as A
 from core.compare import runner
 from core.compare.cost import CostModel
-from core.scenario import Question, load_scenario, parse_questions, scenario_questions
+from core.scenario import Question, parse_questions
 from core.compare.scores import EXPLAIN, QUALITY_SCORES, RAG_SCORES
 from core.config import get_settings
 from core.errors import DatasetError, WorkbenchError
@@ -24,6 +24,7 @@ from core.llm.models import DEFAULT_MODEL, list_adapters
 from ui import safe
 from ui.common import get_backend, md_escape, show_error, show_usage
 from ui.jobs import job_panel
+from ui.usecase_select import current as usecase
 
 ss = st.session_state
 MODES = list(A.RAG_MODES)
@@ -79,8 +80,18 @@ def _next_uid() -> int:
 
 
 def set_preset() -> None:
-    sc = load_scenario()
-    ss.cmp_approaches = [_spec_to_state(s, _next_uid()) for s in A.classic_presets(sc.collection)]
+    """The classic approaches on the selected use case (for the demo: `compare --preset classic`)."""
+    from core.usecase import workspace
+
+    uc = usecase()
+    try:
+        specs = workspace.classic_approaches(workspace.get_usecase(uc.name))
+    except WorkbenchError as exc:
+        ss.cmp_preset_problem = str(exc)
+        specs = A.classic_presets(uc.collection)
+    _prompt_refs.clear()                   # a use case's prompts were just installed into the library
+    ss.cmp_approaches = [_spec_to_state(s, _next_uid()) for s in specs]
+    ss.cmp_usecase = uc.name
 
 
 REPEAT_TEMPERATURE = 0.7     # pre-set when the advisor asks for repeats (they need a temperature above 0)
@@ -92,7 +103,7 @@ def apply_prefill() -> None:
     from core import advisor as ADV
 
     try:
-        pre = ADV.take_prefill(ss, st.query_params, load_scenario().collection)
+        pre = ADV.take_prefill(ss, st.query_params, usecase().collection)
         specs = ADV.prefill_specs(pre) if pre else []
     except WorkbenchError as exc:
         st.warning(f"The advisor's pre-filled comparison was ignored: {exc}")
@@ -150,19 +161,23 @@ def current_specs() -> tuple[list[A.ApproachSpec], list[str]]:
     return specs, problems
 
 
-def _build_collection(sb, sc, cols: list[str]) -> list[str]:
-    """The scenario's collection, built by an ingest job (its panel in the sidebar) when it is missing."""
+def _build_collection(sb, uc, cols: list[str]) -> list[str]:
+    """The use case's collection, built by an ingest job (its panel in the sidebar) when it is missing."""
     from core.rag import jobs as ingest_jobs
 
     job_id = ss.get("cmp_build_job")
-    if sc.collection not in cols:
-        sb.info(f"The scenario's collection **{md_escape(sc.collection)}** is not built yet, so the RAG columns "
-                "cannot run.")
-        if not job_id and sb.button(f"Build collection '{sc.collection}'", key="cmp_build",
-                                    help="Ingest sample_docs/knowledge in a background job (about a minute on 2 "
-                                         "CPU cores)."):
+    if uc.collection not in cols:
+        sb.info(f"The {'scenario' if uc.builtin else 'use case'}'s collection **{md_escape(uc.collection)}** is not "
+                "built yet, so the RAG columns cannot run.")
+        if not job_id and sb.button(f"Build collection '{uc.collection}'", key="cmp_build",
+                                    help="Ingest the use case's documents in a background job (about a minute on 2 "
+                                         "CPU cores for the demo's)."):
             try:
-                job_id = ss.cmp_build_job = ingest_jobs.ensure_sample_job(retry_failed=True)
+                if uc.builtin:
+                    job_id = ss.cmp_build_job = ingest_jobs.ensure_sample_job(retry_failed=True)
+                else:
+                    job_id = ss.cmp_build_job = ingest_jobs.start_ingest_job(
+                        paths=[uc.scenario.knowledge_dir], collection=uc.collection, label=f"use case {uc.name}")
                 _collections.clear()
             except WorkbenchError as exc:
                 show_error(exc, sb)
@@ -188,12 +203,13 @@ def sidebar_builder() -> None:
     c1, c2 = sb.columns(2)
     c1.button("Classic 4", key="cmp_preset", on_click=set_preset, width="stretch",
               help="Prompt only (few-shot), prompt + RAG (guardrail), fine-tuned (zero-shot, newest adapter), "
-                   "fine-tuned + RAG - on the scenario's collection.")
+                   "fine-tuned + RAG - on the selected use case's collection, prompts and checks.")
     c2.button("➕ Add", key="cmp_add", on_click=add_approach, width="stretch",
               disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES)
     models, prompts, cols = model_options(), prompt_refs(), collections()
-    sc = load_scenario()
-    cols = _build_collection(sb, sc, cols)
+    if ss.get("cmp_preset_problem"):
+        sb.warning(md_escape(ss.pop("cmp_preset_problem")))
+    cols = _build_collection(sb, usecase(), cols)
     if not list_adapters():
         sb.caption("No fine-tuned adapter yet: the fine-tuned columns show as unavailable — train one on the "
                    "Fine-Tune page.")
@@ -229,9 +245,10 @@ def sidebar_builder() -> None:
 
 
 # ---- single question ---------------------------------------------------------------------------------------
-def _score_notes(question: Question, text: str, res: A.Resolved, retrieval: dict | None) -> list[str]:
-    """The scores a batch run would give this answer (same checks), as short notes."""
-    scored = runner.score_one(question, text, res, retrieval)
+def _score_notes(question: Question, text: str, res: A.Resolved, retrieval: dict | None,
+                 scenario=None) -> list[str]:
+    """The scores a batch run would give this answer (same checks: the use case's), as short notes."""
+    scored = runner.score_one(question, text, res, retrieval, scenario=scenario)
     notes = [f"{k}: {v.get('reason') or ''}" for k, v in scored["scores"].items() if v.get("value") is not None]
     if scored["quality"] is not None:
         notes.insert(0, f"quality {scored['quality']:.2f} (mean of the scores that apply, as in a batch run)")
@@ -241,8 +258,9 @@ def _score_notes(question: Question, text: str, res: A.Resolved, retrieval: dict
 def single_tab(specs: list[A.ApproachSpec]) -> None:
     st.caption("Ask one question; every approach answers side by side (one after another on the shared model), "
                "with the retrieved passages and the usage numbers under each answer.")
+    uc = usecase()
     try:
-        sq = scenario_questions()
+        sq = uc.question_set()
     except WorkbenchError:
         sq = []
     with st.form("cmp_single_form"):
@@ -262,12 +280,13 @@ def single_tab(specs: list[A.ApproachSpec]) -> None:
             st.error("Write a question (or pick one of the scenario's).")
             return
         q = picked if picked is not None and picked.question == question else Question("single", question)
-        run_single(specs, q, int(mt))
+        run_single(specs, q, int(mt), uc)
     elif ss.get("cmp_single"):
         show_single(ss.cmp_single)
 
 
-def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> None:
+def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int, uc=None) -> None:
+    sc = (uc or usecase()).scenario
     question = q.question
     out = {"question": question, "answers": {}}
     cols = st.columns(len(specs))
@@ -285,14 +304,14 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> Non
                     rec["error"] = f"Unavailable: {res.reason}"
                     st.warning(rec["error"])
                     continue
-                run = A.AnswerRun(res, question, get_backend(res.backend), load_scenario().raw)
+                run = A.AnswerRun(res, question, get_backend(res.backend), sc.raw)
                 with st.spinner("retrieving…" if res.rag else "thinking…"):
                     run.prepare()
                 box = st.container(border=True)
                 safe.stream(run, box)          # model output stays text (issue 14)
                 r = run.record
                 rec.update(text=r["answer"], usage=r["usage"], retrieval=r["retrieval"],
-                           notes=_score_notes(q, r["answer"], res, r["retrieval"]),
+                           notes=_score_notes(q, r["answer"], res, r["retrieval"], sc),
                            e2e={"ttft_s": r["ttft_s"], "latency_s": r["latency_s"], "retrieval_s": r["retrieval_s"]})
                 _answer_footer(rec)
             except WorkbenchError as exc:
@@ -349,7 +368,10 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
     st.caption("Runs every approach on every question in a background process: you can leave this page; "
                "stop and resume keep every finished answer.")
     with st.form("cmp_batch_form"):
-        src = st.radio("Question set", ["Scenario questions", "Upload JSONL/CSV"], horizontal=True, key="cmp_src")
+        uc = usecase()
+        src = st.radio("Question set", ["Scenario questions", "Upload JSONL/CSV"], horizontal=True, key="cmp_src",
+                       format_func=lambda o: o if uc.builtin or o != "Scenario questions" else
+                       f"Questions of use case {uc.name}")
         up = st.file_uploader("Question file", type=["jsonl", "csv", "json"], key="cmp_upload",
                               help="JSONL lines {id, question, reference, tags, keywords, evidence, source} or a "
                                    "CSV with those columns; only `question` is required.")
@@ -395,7 +417,8 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                     return
                 questions, source = parse_questions(up.getvalue(), up.name), f"upload:{up.name}"
             else:
-                questions, source = scenario_questions(), "scenario"
+                questions = uc.question_set()
+                source = "scenario" if uc.builtin else f"usecase:{uc.name}"
             jb = "" if judge_backend == "(default)" else judge_backend
             run_id = runner.create_run(specs, questions, name=name, questions_source=source, limit=int(limit),
                                        max_tokens=int(max_tokens),
@@ -403,7 +426,8 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                                               "backend": jb},
                                        temperature=None if temperature is None else float(temperature),
                                        seed=int(seed), repeats=int(repeats),
-                                       baseline=None if baseline == "(none)" else baseline)
+                                       baseline=None if baseline == "(none)" else baseline,
+                                       scenario=uc.scenario)
             if ss.get("cmp_advice"):
                 from core import advisor as ADV
 

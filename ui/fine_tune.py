@@ -140,18 +140,37 @@ def training_panel(run_id: str | None) -> None:
 
 
 # ---- Data tab ------------------------------------------------------------------------------------------------
-def data_tab() -> Dataset | None:
+def samples(uc=None) -> dict[str, Path]:
+    """The training files offered: the selected use case's dataset, or the demo's transcripts in three formats."""
+    if uc is None or uc.builtin:
+        return SAMPLES
+    return {f"Use case {uc.name}: training rows (chat messages)": uc.train}
+
+
+def data_tab(uc=None) -> Dataset | None:
+    """`uc`: the selected use case (ui.usecase_select): its train.chat.jsonl is the offered dataset."""
     s = get_settings()
+    own = uc is not None and not uc.builtin
+    if ss.get("ft_usecase", uc.name if uc else "") != (uc.name if uc else ""):
+        ss.pop("ft_sample", None)                  # another use case: its own files
+    ss.ft_usecase = uc.name if uc else ""
     source = st.radio("Training data", ["Sample transcripts", "Upload a file"], horizontal=True, key="ft_source",
-                      help="The sample is the scenario's support transcripts in Pip's brand voice.")
+                      format_func=lambda o: f"Use case {uc.name}" if own and o == "Sample transcripts" else o,
+                      help="The selected use case's training dataset (the demo's: the scenario's support "
+                           "transcripts in Pip's brand voice).")
+    ss.ft_data_path = None
     if source == "Sample transcripts":
-        avail = {k: v for k, v in SAMPLES.items() if v.is_file()}
+        avail = {k: v for k, v in samples(uc).items() if v.is_file()}
         if not avail:
-            st.warning("The sample transcripts are missing under sample_docs/finetune/: upload a file instead.")
+            st.warning(f"The use case {uc.name} has no training data yet: import past answers on the Use Case page, "
+                       "or upload a file." if own else
+                       "The sample transcripts are missing under sample_docs/finetune/: upload a file instead.")
             return None
         label = st.selectbox("Sample file", list(avail), key="ft_sample",
-                             help="The same transcripts in three formats, to show format detection.")
+                             help="The use case's train.chat.jsonl." if own else
+                             "The same transcripts in three formats, to show format detection.")
         data_bytes, name = avail[label].read_bytes(), avail[label].name
+        ss.ft_data_path = str(avail[label])
     else:
         up = st.file_uploader("JSONL or CSV (chat messages, Alpaca or ShareGPT rows)", type=["jsonl", "json", "csv"],
                               key="ft_upload", help=f"Up to {s.max_upload_mb} MB. One format per file.")
@@ -257,9 +276,9 @@ def train_tab(ds: Dataset | None) -> None:
     except WorkbenchError as exc:
         spec, spec_error = None, exc
     data_name = ss.get("ft_data_name") or "FILE"
-    sample = SAMPLE_DOCS / "finetune" / data_name
-    data_path = str(sample.relative_to(SAMPLE_DOCS.parent)) \
-        if sample.is_file() and ss.get("ft_source") == "Sample transcripts" else data_name
+    picked = Path(ss.ft_data_path) if ss.get("ft_data_path") and ss.get("ft_source") == "Sample transcripts" else None
+    data_path = (str(picked.relative_to(SAMPLE_DOCS.parent)) if picked.is_relative_to(SAMPLE_DOCS) else str(picked)) \
+        if picked is not None else data_name
     if spec is not None:
         st.caption("Equivalent command line:")
         st.code(spec.cli_line(data=data_path, preset=preset), language="bash", wrap_lines=True)
@@ -338,6 +357,11 @@ def default_question() -> str:
 
 def default_system() -> str:
     from core.scenario import load_scenario
+    from ui.usecase_select import current
+
+    uc = current()
+    if not uc.builtin:
+        return uc.system_prompt
     try:
         return str(load_scenario().raw.get("system_prompt") or "")
     except WorkbenchError:

@@ -147,20 +147,44 @@ def sample_retry(state: KbState, choices: list[str]) -> None:
 
 
 # ---- sidebar -----------------------------------------------------------------------------------------------------
-def sidebar() -> tuple[KbState, list[str]]:
+def _follow_usecase(uc) -> tuple[str, Path] | None:
+    """The selected use case's collection and question set (None for the demo: the sample's). When another use
+    case is picked, the collection chosen before is forgotten so the new one's shows."""
+    if ss.get("kb_usecase", uc.name) != uc.name:
+        for k in ("kb_collection", "kb_collection_select", "kb_pending_collection", "kb_eval_path"):
+            ss.pop(k, None)
+        if "collection" in st.query_params:
+            del st.query_params["collection"]
+    ss.kb_usecase = uc.name
+    if uc.builtin:
+        return None
+    return uc.collection, uc.questions
+
+
+def sidebar(uc=None) -> tuple[KbState, list[str]]:
+    """`uc`: the selected use case (ui.usecase_select); its collection is the default one, listed even before
+    its first ingest, and its question set fills the evaluation's question file."""
     sample_name, sample_folder, sample_questions = api.sample_paths()
+    own = _follow_usecase(uc) if uc is not None else None
+    home = own[0] if own else sample_name           # the collection shown when none was chosen
+    if own:
+        sample_questions = own[1]
     collections = api.list_collections()
     names = [c.name for c in collections]
     indexing = sorted({j.collection for j in jobs.active_jobs()} - set(names))   # first ingest running
     choices = names + indexing
+    unbuilt = own[0] if own and own[0] not in choices else None
+    if unbuilt:
+        choices.append(unbuilt)
     with st.sidebar:
         st.header("Collection")
         wanted = (st.query_params.get("collection") or ss.get("kb_collection")
-                  or (sample_name if sample_name in choices else None))
+                  or (home if home in choices else None))
         if choices:
             idx = choices.index(wanted) if wanted in choices else 0
             current = st.selectbox("Collection", choices, index=idx, key="kb_collection_select",
-                                   format_func=lambda c: c + (" (being indexed…)" if c in indexing else ""),
+                                   format_func=lambda c: c + (" (being indexed…)" if c in indexing else
+                                                              " (not indexed yet)" if c == unbuilt else ""),
                                    help="Each collection is its own LanceDB table set; questions are answered from it.")
         else:
             current = None

@@ -11,7 +11,6 @@ from core.prompts.library import PromptLibrary
 from core.prompts.run import (Variant, all_variables, batch_figure, batch_summary, cli_line, param_overrides, prepare,
                               run_batch, stream_variants)
 from core.prompts.spec import PromptSpec
-from core.scenario import scenario_questions
 from ui.common import PageState, backend_picker, get_backend, md_escape as md, show_error, show_text, show_usage, state
 
 LABELS = ["A", "B", "C", "D"]
@@ -70,11 +69,30 @@ def on_pick(i: int) -> None:
     sync_query_params(S)
 
 
-def init(S: PageState, lib: PromptLibrary) -> None:
-    if S.get("init"):
+def usecase_refs(uc) -> list[str]:
+    """A use case's prompt set as library refs (installed into the library as `NAME__prompt`); [] for the demo
+    (its prompts are the starters) or when a prompt file does not parse (shown as a warning)."""
+    from core.usecase import workspace
+
+    if uc is None or uc.builtin:
+        return []
+    try:
+        return list(workspace.install_prompts(workspace.get_usecase(uc.name)).values())
+    except WorkbenchError as exc:
+        st.warning(f"The prompts of use case {uc.name} could not be loaded: {exc}")
+        return []
+
+
+def init(S: PageState, lib: PromptLibrary, uc=None) -> None:
+    """Load the columns once per session and use case: the URL's ?variants=, else the use case's prompt set, else
+    the starters. Picking another use case loads its prompt set."""
+    name = uc.name if uc is not None else ""
+    switched = S.get("usecase", name) != name
+    S["usecase"] = name
+    if S.get("init") and not switched:
         return
-    defaults = edit.default_refs(lib)
-    wanted = [r for r in st.query_params.get("variants", "").split(",") if r.strip()]
+    defaults = usecase_refs(uc) or edit.default_refs(lib)
+    wanted = [] if switched else [r for r in st.query_params.get("variants", "").split(",") if r.strip()]
     refs = wanted or defaults
     S["n"] = min(4, max(2, len(refs) if wanted else 3))
     for i in range(4):
@@ -92,6 +110,9 @@ def init(S: PageState, lib: PromptLibrary) -> None:
                 load_into(S, i, PromptSpec(name=f"variant_{LABELS[i].lower()}", system="You are a helpful assistant.",
                                            template="{question}"), "")
     S["init"] = True
+    if switched:
+        S.pop("results")
+        sync_query_params(S)
 
 
 def reset_to_starters() -> None:
@@ -120,8 +141,10 @@ def saved_spec(S: PageState, i: int) -> PromptSpec | None:
 
 
 def questions() -> list[dict]:
-    """The scenario's question set as table rows (core.scenario's strict parser; a bad file shows its error)."""
-    return [q.to_dict() for q in scenario_questions()]
+    """The selected use case's question set as table rows (strict parser; a bad file shows its error)."""
+    from ui.usecase_select import current
+
+    return [q.to_dict() for q in current().question_set()]
 
 
 # ---- sidebar ----------------------------------------------------------------------------------------------------
@@ -203,8 +226,9 @@ def inputs(S: PageState, specs: dict[int, PromptSpec]) -> dict[str, str]:
             if idx:
                 S["var_question"] = qs[idx - 1]["question"]
 
-        st.selectbox("Fill {question} from the scenario's question set", q_labels, key=S.key("question_pick"),
-                     on_change=on_question, help="sample_docs/eval/questions.jsonl")
+        st.selectbox("Fill {question} from the use case's question set", q_labels, key=S.key("question_pick"),
+                     on_change=on_question, help="The selected use case's questions (the demo's: "
+                                                 "sample_docs/eval/questions.jsonl)")
     if any("context" in s.variables() for s in specs.values() if edit.parses(s)):
         var_names.append("context")
     var_cols = st.columns(max(1, min(3, len(var_names)))) if var_names else []
@@ -311,8 +335,8 @@ def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, r
 
 # ---- batch --------------------------------------------------------------------------------------------------------
 def batch_tab(S: PageState, n: int, specs: dict, targets: dict, variables: dict) -> None:
-    st.caption("Run variants over the scenario's question set (sample_docs/eval/questions.jsonl), one input after "
-               "another, and compare latency and token cost.")
+    st.caption("Run variants over the selected use case's question set (the demo's: sample_docs/eval/questions.jsonl), "
+               "one input after another, and compare latency and token cost.")
     try:
         all_q = questions()
     except WorkbenchError as exc:
