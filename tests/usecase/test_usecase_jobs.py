@@ -51,29 +51,6 @@ def test_generation_runs_as_a_job_in_its_own_process(copy_of):
     assert len(review.load_candidates(uc)) == len(cands)
 
 
-class _CancelAfter:
-    """core.jobs' Reporter interface whose cancel request arrives after `n` progress reports (what the job
-    panel's Cancel button does to a running job)."""
-
-    def __init__(self, n: int):
-        self.n, self.calls = n, 0
-
-    def __call__(self, *, force: bool = False, check: bool = True, **fields) -> None:
-        if "progress" in fields and fields["progress"] > 0:
-            self.calls += 1
-
-    def cancel_requested(self) -> bool:
-        return self.calls >= self.n
-
-
-def test_a_cancel_keeps_the_candidates_made_so_far_and_ends_cancelled(copy_of):
-    uc = copy_of
-    with pytest.raises(jobs.Cancelled, match=r"cancelled after 1/\d+ chunk\(s\)"):
-        questions.run(questions.job_spec(uc.name, "extractive", per_chunk=3), _CancelAfter(1))
-    kept = review.load_candidates(uc)
-    assert kept and len({c.chunk_id for c in kept}) == 1          # the first chunk's candidates were saved
-
-
 @pytest.mark.slow
 def test_first_comparison_button_runs_a_compare_job_and_opens_compare_on_it(copy_of):
     from core.compare import runner
