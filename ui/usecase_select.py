@@ -52,8 +52,9 @@ def select(container=None):
     ucs = _names()
     names = [u.name for u in ucs]
     name = current_name(names)
-    if st.session_state.get(WIDGET) != name:
-        st.session_state[WIDGET] = name
+    # always (not only when it differs): after a page switch the widget is a new one on the new page, and the
+    # state left by the old page's widget would not reach it
+    st.session_state[WIDGET] = name
     labels = {u.name: f"{u.name} — {u.title}" + (" (read-only demo)" if u.read_only else "") for u in ucs}
     c.selectbox("Use case", names, key=WIDGET, format_func=lambda n: labels.get(n, n), on_change=_on_change,
                 help="Collection, prompts, training data, question set and checks of every page come from the "

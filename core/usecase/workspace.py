@@ -422,8 +422,8 @@ def install_prompts(uc: UseCase) -> dict[str, str]:
     from core.prompts.library import PromptLibrary, PromptNotFound, load_spec_file
 
     lib = PromptLibrary()
+    lib.ensure_starter()        # first: an empty library gets the demo's starters even when a use case comes first
     if uc.builtin:
-        lib.ensure_starter()
         return {p: p for p in prompt_names(uc)}
     out = {}
     for p in prompt_names(uc):
