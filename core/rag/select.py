@@ -64,9 +64,14 @@ RAG_PROFILES: dict[str, RagProfile] = {
 }
 
 
+def profile_key(backend_name: str | None) -> str:
+    """'embedded' for the in-process model, 'server' for every other backend (the key of RAG_PROFILES)."""
+    return "embedded" if (backend_name or "embedded") == "embedded" else "server"
+
+
 def profile_for(backend_name: str | None) -> RagProfile:
     """The embedded profile for the in-process model, the server profile for every other backend."""
-    return RAG_PROFILES["embedded" if (backend_name or "embedded") == "embedded" else "server"]
+    return RAG_PROFILES[profile_key(backend_name)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
