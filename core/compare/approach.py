@@ -197,7 +197,7 @@ def retrieval_only_preset(collection: str = "support", mode: str = "hybrid", k: 
     """The model-free reference column: what retrieval alone finds (core.rag.select.extractive_answer: the
     best-matching sentences of the k retrieved chunks, each cited [n]). It costs no model call; the report shows
     it next to the model columns but never recommends it (it does not answer in the product's voice)."""
-    return ApproachSpec(RETRIEVAL_ONLY, EXTRACTIVE_MODEL, "-", RetrievalSpec(collection, mode, k))
+    return ApproachSpec(RETRIEVAL_ONLY, EXTRACTIVE_MODEL, rag=RetrievalSpec(collection, mode, k))
 
 
 def check_set(specs: list[ApproachSpec]) -> list[ApproachSpec]:
