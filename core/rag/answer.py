@@ -110,8 +110,9 @@ class AnswerStream:
 class RagPrompt:
     """The messages of a RAG answer and what went into them."""
     messages: list[Message]
-    chunks: list                  # the retrieved chunks in the prompt, numbered [1]..[n] in rank order
-    dropped: int                  # lowest-ranked retrieved chunks left out so the prompt fits the window
+    chunks: list                  # the chunks in the prompt: chunk [n] = chunks[n-1] (rank order for whole chunks,
+                                  # best-matching source first for selected sentences)
+    dropped: int                  # retrieved chunks not in the prompt (no sentence selected, or cut to fit the window)
     prompt_tokens: int
     n_ctx: int
     params: GenParams
