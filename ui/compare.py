@@ -62,7 +62,7 @@ def prompt_refs() -> list[str]:
 
 
 def model_options() -> list[str]:
-    opts = [DEFAULT_MODEL, A.LATEST_ADAPTER] + [a.model_id for a in list_adapters()]
+    opts = [DEFAULT_MODEL, A.LATEST_ADAPTER] + [a.model_id for a in list_adapters()] + [A.EXTRACTIVE_MODEL]
     return list(dict.fromkeys(opts))
 
 
@@ -123,6 +123,15 @@ def add_approach() -> None:
     uid = _next_uid()
     ss.cmp_approaches.append({"uid": uid, "name": f"approach_{uid}", "model": DEFAULT_MODEL, "prompt": "zero_shot",
                               "rag": "off", "mode": "hybrid", "k": 4})
+
+
+def add_retrieval_only() -> None:
+    """The model-free reference column (extractive, cited) on the scenario's collection."""
+    spec = A.retrieval_only_preset(load_scenario().collection)
+    names = {a["name"] for a in ss.cmp_approaches}
+    if spec.name in names:
+        return
+    ss.cmp_approaches.append(_spec_to_state(spec, _next_uid()))
 
 
 def remove_approach(uid: int) -> None:
@@ -191,6 +200,10 @@ def sidebar_builder() -> None:
                    "fine-tuned + RAG - on the scenario's collection.")
     c2.button("➕ Add", key="cmp_add", on_click=add_approach, width="stretch",
               disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES)
+    sb.button("➕ Retrieval only (reference)", key="cmp_add_retrieval", on_click=add_retrieval_only,
+              width="stretch", disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES,
+              help="No model: the best-matching sentences of the retrieved chunks, cited. Shows what retrieval "
+                   "alone finds next to what the models make of it; never recommended.")
     models, prompts, cols = model_options(), prompt_refs(), collections()
     sc = load_scenario()
     cols = _build_collection(sb, sc, cols)
@@ -314,11 +327,15 @@ def _answer_footer(rec: dict) -> None:
     for n in rec.get("notes", []):
         st.caption(md_escape(n))
     if rec.get("retrieval"):
-        with st.expander(f"Retrieved passages ({len(rec['retrieval']['chunks'])}, table "
-                         f"v{rec['retrieval'].get('table_version')})"):
-            for i, c in enumerate(rec["retrieval"]["chunks"], start=1):
+        r = rec["retrieval"]
+        prof = r.get("profile") or {}
+        if prof:
+            st.caption(md_escape("Context: " + A.describe_context(prof) + f", k={prof.get('k')}"))
+        label = "In the prompt" if r.get("context_selected") else "Retrieved passages"
+        with st.expander(f"{label} ({len(r['chunks'])}, table v{r.get('table_version')})"):
+            for i, c in enumerate(r["chunks"], start=1):
                 st.markdown(f"**[{i}]** {md_escape(c['source'])}")
-                st.text(c["text"][:800])
+                st.text((c.get("prompt_text") or c["text"])[:800])
     if rec.get("describe"):
         st.caption(rec["describe"])
 
