@@ -12,7 +12,8 @@ from core.errors import WorkbenchError
 # Each module exposes register(subparsers) that adds sub-commands whose handler is set with set_defaults(func=...).
 # A handler takes the parsed args and returns an exit code.
 COMMAND_MODULES = ["core.llm.cli", "core.prompts.cli", "core.rag.cli", "core.finetune.cli", "core.compare.cli",
-                   "core.advisor_cli", "core.compare.ratings_cli", "core.jobs.cli", "core.usecase.cli"]
+                   "core.advisor_cli", "core.compare.ratings_cli", "core.jobs.cli", "core.usecase.cli",
+                   "core.drill_cli"]
 
 
 def emit_json(obj) -> None:

@@ -63,7 +63,7 @@ def prompt_refs() -> list[str]:
 
 
 def model_options() -> list[str]:
-    opts = [DEFAULT_MODEL, A.LATEST_ADAPTER] + [a.model_id for a in list_adapters()]
+    opts = [DEFAULT_MODEL, A.LATEST_ADAPTER] + [a.model_id for a in list_adapters()] + [A.EXTRACTIVE_MODEL]
     return list(dict.fromkeys(opts))
 
 
@@ -136,6 +136,15 @@ def add_approach() -> None:
                               "rag": "off", "mode": "hybrid", "k": 4})
 
 
+def add_retrieval_only() -> None:
+    """The model-free reference column (extractive, cited) on the scenario's collection."""
+    spec = A.retrieval_only_preset(load_scenario().collection)
+    names = {a["name"] for a in ss.cmp_approaches}
+    if spec.name in names:
+        return
+    ss.cmp_approaches.append(_spec_to_state(spec, _next_uid()))
+
+
 def remove_approach(uid: int) -> None:
     ss.cmp_approaches = [a for a in ss.cmp_approaches if a["uid"] != uid]
 
@@ -206,6 +215,10 @@ def sidebar_builder() -> None:
                    "fine-tuned + RAG - on the selected use case's collection, prompts and checks.")
     c2.button("➕ Add", key="cmp_add", on_click=add_approach, width="stretch",
               disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES)
+    sb.button("➕ Retrieval only (reference)", key="cmp_add_retrieval", on_click=add_retrieval_only,
+              width="stretch", disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES,
+              help="No model: the best-matching sentences of the retrieved chunks, cited. Shows what retrieval "
+                   "alone finds next to what the models make of it; never recommended.")
     models, prompts, cols = model_options(), prompt_refs(), collections()
     if ss.get("cmp_preset_problem"):
         sb.warning(md_escape(ss.pop("cmp_preset_problem")))
@@ -333,11 +346,15 @@ def _answer_footer(rec: dict) -> None:
     for n in rec.get("notes", []):
         st.caption(md_escape(n))
     if rec.get("retrieval"):
-        with st.expander(f"Retrieved passages ({len(rec['retrieval']['chunks'])}, table "
-                         f"v{rec['retrieval'].get('table_version')})"):
-            for i, c in enumerate(rec["retrieval"]["chunks"], start=1):
+        r = rec["retrieval"]
+        prof = r.get("profile") or {}
+        if prof:
+            st.caption(md_escape("Context: " + A.describe_context(prof) + f", k={prof.get('k')}"))
+        label = "In the prompt" if r.get("context_selected") else "Retrieved passages"
+        with st.expander(f"{label} ({len(r['chunks'])}, table v{r.get('table_version')})"):
+            for i, c in enumerate(r["chunks"], start=1):
                 st.markdown(f"**[{i}]** {md_escape(c['source'])}")
-                st.text(c["text"][:800])
+                st.text((c.get("prompt_text") or c["text"])[:800])
     if rec.get("describe"):
         st.caption(rec["describe"])
 
@@ -693,6 +710,9 @@ def report_tab(run, summary) -> None:
         st.subheader(f"{title} — {part['winner']}")
         safe.text(part["text"])
         st.dataframe(pd.DataFrame(part["table"]), hide_index=True)
+        for extra in part.get("extra", []):
+            st.caption(extra["caption"])
+            st.dataframe(pd.DataFrame(extra["rows"]), hide_index=True)
         if part.get("by_tag"):
             st.caption("Quality per question tag: mean [95% CI] (n)")
             st.dataframe(pd.DataFrame(part["by_tag"]), hide_index=True)

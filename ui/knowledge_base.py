@@ -377,6 +377,19 @@ def linked_answer(text: str, n: int) -> str:
     return "".join(out)
 
 
+def context_caption(res) -> str:
+    """One line: which RAG profile built the context (plain text; shown escaped)."""
+    prof = res.profile or {}
+    if not prof:
+        return ""
+    if res.context_selected:
+        how = (f"selected sentences of the retrieved chunks, at most {prof.get('max_sentences')} within "
+               f"{prof.get('budget_tokens')} tokens")
+    else:
+        how = "whole chunks"
+    return f"Context: {prof.get('name')} profile · k={prof.get('k')} retrieved · {how}."
+
+
 def show_answer(res) -> None:
     st.markdown(linked_answer(res.text, res.chunks_used))
     for p in res.citations.problems:
@@ -387,11 +400,22 @@ def show_answer(res) -> None:
     st.caption(f"Read table version {res.table_version} of “{res.retrieval.collection}” ({res.retrieval.mode}, "
                f"{res.chunks_used} chunks in the prompt) · {res.backend}/{res.model} · prompt “{res.prompt}”. "
                f"Reproduce: python -m core ask \"…\" --collection {res.retrieval.collection} --version {res.table_version}")
+    cap = context_caption(res)
+    if cap:
+        safe.text(cap)
     st.markdown("##### Sources")
-    for i, c in enumerate(res.retrieval.chunks[: res.chunks_used], start=1):
+    snippets = list(res.snippets) if res.context_selected else []
+    for i, c in enumerate(res.prompt_chunks, start=1):
         cited = " (cited)" if i in res.citations.cited else ""
         st.subheader(f"[{i}] {md_escape(c.source)} · chunk {c.position}{cited}", anchor=f"kb-cite-{i}", divider=False)
-        st.code(c.text, language=None, wrap_lines=True)
+        if i <= len(snippets):
+            st.caption("In the prompt (the sentences the context selection kept):")
+            for sent in snippets[i - 1].sentences:
+                safe.text(f"• {sent}")
+            with st.expander("Whole retrieved chunk"):
+                st.code(c.text, language=None, wrap_lines=True)
+        else:
+            st.code(c.text, language=None, wrap_lines=True)
 
 
 def ask_tab(s: KbState) -> None:
@@ -402,16 +426,21 @@ def ask_tab(s: KbState) -> None:
     with st.form("kb_ask_form"):
         question = st.text_area("Question", key="kb_question", height=80,
                                 placeholder="e.g. How much does an SMS top-up pack cost?")
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         mode = c1.selectbox("Retrieval mode", list(api.MODES), index=2, key="kb_ask_mode")
-        k_ans = c2.slider("Chunks in the prompt", 1, 8, 4, key="kb_ask_k",
+        k_ans = c2.slider("Chunks retrieved", 1, 8, 4, key="kb_ask_k",
                           help="The embedded model has a 2048-token window: ~4 chunks of 200 tokens fit.")
+        prof = c3.selectbox("Context", ["backend's default", "embedded", "server"], key="kb_ask_profile",
+                            help="embedded: the sentences that best match the question, under a small token budget "
+                                 "(what a 135M model can read); server: whole chunks. The default follows the "
+                                 "backend that answers.")
         ask = st.form_submit_button("Answer", type="primary")
     if ask:
         try:
             embedder(s.info.embedder)
             stream = api.answer(question, s.current, backend=get_backend(backend), model=model or None, mode=mode,
-                                k=int(k_ans), stream=True)
+                                k=int(k_ans), stream=True,
+                                profile=None if prof == "backend's default" else prof)
             holder = st.empty()
             with holder.container():
                 safe.stream(stream)

@@ -35,6 +35,8 @@ PAGES: tuple[PageInfo, ...] = (
              "Answer eight questions about your use case: which approach to start with, what to test next."),
     PageInfo("uc", "Use Case", "🗂️", "pages/6_Use_Case.py", "Use_Case",
              "Bring your own documents and past answers: a reviewed question set, training data, a first comparison."),
+    PageInfo("dr", "Drill", "🔁", "pages/7_Drill.py", "Drill",
+             "Change one fact in the documents: which approaches pick it up, and how long each change takes."),
 )
 BY_ID = {p.id: p for p in PAGES}
 APP_NAME = "Approach Workbench"

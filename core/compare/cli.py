@@ -11,8 +11,10 @@ def register(sub) -> None:
                        description="Run several approaches (model x prompt version x retrieval) over one question "
                                    "set; every answer is stored with what produced it and scored.")
     p.add_argument("--questions", metavar="FILE", help="JSONL or CSV question file (default: the scenario's).")
-    p.add_argument("--preset", choices=["classic"], help="classic = prompt only, prompt + RAG, fine-tuned, "
-                                                           "fine-tuned + RAG on the scenario's collection and latest adapter.")
+    p.add_argument("--preset", choices=["classic", "classic+retrieval"],
+                   help="classic = prompt only, prompt + RAG, fine-tuned, fine-tuned + RAG on the scenario's "
+                        "collection and latest adapter; classic+retrieval adds the model-free retrieval_only "
+                        "reference column (extractive, cited; no model call).")
     p.add_argument("--approach", action="append", default=[], metavar="NAME=SPEC",
                    help="e.g. prompt_rag=model=smollm2-135m-instruct,prompt=guardrail@1,rag=support:hybrid:4 "
                         "(repeat, up to 6).")
@@ -54,9 +56,12 @@ def _approaches(args):
 
     if args.preset and args.approach:
         raise CompareError("Use either --preset classic or --approach ..., not both.")
-    if args.preset == "classic":
+    if args.preset in ("classic", "classic+retrieval"):
+        from core.compare.approach import retrieval_only_preset
         sc = load_scenario()
         specs = classic_presets(sc.collection)
+        if args.preset == "classic+retrieval":
+            specs.append(retrieval_only_preset(sc.collection))
         if sc.collection == "support":
             _ensure_sample_collection()
         return check_set(specs)

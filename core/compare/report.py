@@ -80,6 +80,8 @@ def render_markdown(run: RunData, summary: dict) -> str:
         if not part:
             continue
         lines += [f"## {title}", "", part["text"], "", _md_table(part.get("table", []))]
+        for extra in part.get("extra", []):
+            lines += [_md(extra["caption"]), "", _md_table(extra["rows"])]
         if part.get("by_tag"):
             lines += ["Quality per question tag (mean [95% CI] (n)):", "", _md_table(part["by_tag"])]
         if key == "cost" and part.get("break_even"):
@@ -168,6 +170,8 @@ def render_html(run: RunData, summary: dict, include_charts: bool = True) -> str
             continue
         parts.append(f"<h2>{title}</h2><p>{html.escape(part['text'])}</p>")
         parts.append(_html_table(part.get("table", [])))
+        for extra in part.get("extra", []):
+            parts.append(f"<p>{html.escape(extra['caption'])}</p>" + _html_table(extra["rows"]))
         if part.get("by_tag"):
             parts.append("<p>Quality per question tag (mean [95% CI] (n)):</p>" + _html_table(part["by_tag"]))
         if key == "cost" and part.get("break_even"):

@@ -76,6 +76,9 @@ _BUILTIN = {k.name: k for k in (
          interrupted_hint="{done}/{total} answers kept; resume to finish."),
     Kind("parity", "core.finetune.parity:run_job", title="parity check", resource="ref", cancel_grace_s=5.0,
          env=(("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false"))),
+    Kind("drill", "core.drill:run_job", title="knowledge-update drill", serial=True, cancel_grace_s=20.0,
+         env=(("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")),
+         interrupted_hint="Start the drill again: it re-indexes only what changed."),
     Kind("export", "core.finetune.export:run_job", title="export", resource="ref", cancel_grace_s=5.0,
          env=(("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false"))),
     # one generation per use case at a time (each merges into the use case's candidates.jsonl)

@@ -19,6 +19,7 @@ worker.log. Whatever happens, the job ends in a final state, its log tail is rec
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from typing import Callable
@@ -80,7 +81,7 @@ class Reporter:
             raise Cancelled()
 
     def log(self, msg: str) -> None:
-        print(time.strftime("%H:%M:%S ") + str(msg), flush=True)
+        print(time.strftime("%H:%M:%S ") + str(msg), file=sys.stderr, flush=True)
 
     def event(self, row: dict, name: str = "events.jsonl", fsync: bool = False) -> None:
         append_jsonl(self.dir / name, row, fsync=fsync)
@@ -131,7 +132,7 @@ def execute(folder: RunFolder, kind: Kind, *, run_fn: Callable | None = None,
         raise
     except WorkbenchError as exc:      # JobFailed included: a clear message, no traceback needed
         final, fields = states.FAILED, {"message": str(exc), "error": str(exc)}
-        print(f"failed: {exc}", flush=True)
+        print(f"failed: {exc}", file=sys.stderr, flush=True)
     except BaseException as exc:  # noqa: BLE001 - every way out is recorded in status.json
         traceback.print_exc()
         msg = f"Unexpected error: {type(exc).__name__}: {exc}"
@@ -140,8 +141,6 @@ def execute(folder: RunFolder, kind: Kind, *, run_fn: Callable | None = None,
 
 
 def _finish(folder: RunFolder, status: dict, final: str, fields: dict, result, res_fd) -> dict:
-    import sys
-
     sys.stdout.flush()
     sys.stderr.flush()
     if result is not None:

@@ -89,7 +89,7 @@ def test_compare_runs_the_trained_adapter_in_both_fine_tuned_columns(quick_adapt
     assert len(ft_cols) == 2 and all(a["available"] for a in ft_cols)
     assert all(a["adapter"]["name"] == run.run_id and a["adapter"]["sha256"] for a in ft_cols)
     status = compare_runner.run_batch(compare_runner.run_dir(run_id))
-    assert status["state"] == "done" and status["done"] == 4 * len(picked), status
+    assert status["state"] == "succeeded" and status["done"] == 4 * len(picked), status
     data = compare_runner.load_run(run_id)
     for name in ("fine_tuned", "fine_tuned_rag"):
         recs = [r for r in data.results if r["approach"] == name]

@@ -46,6 +46,19 @@ def test_builder_add_remove_and_validation(data_dir):
     assert not at.exception
 
 
+def test_retrieval_only_reference_column_can_be_added(data_dir):
+    at = _app().run()
+    at.button(key="cmp_add_retrieval").click().run()
+    a = at.session_state["cmp_approaches"][-1]
+    assert at.session_state[f"cmp_{a['uid']}_name"] == "retrieval_only"
+    assert at.session_state[f"cmp_{a['uid']}_model"] == "extractive" and a["rag"] != "off"
+    code = " ".join(c.value for c in at.sidebar.code)
+    assert "retrieval_only=model=extractive" in code and "rag=" in code
+    at.button(key="cmp_add_retrieval").click().run()                          # once only
+    assert len(at.session_state["cmp_approaches"]) == 5
+    assert not at.exception and not at.error
+
+
 def test_bad_question_upload_lists_problems(data_dir):
     at = _app().run()
     at.radio(key="cmp_src").set_value("Upload JSONL/CSV")

@@ -63,18 +63,18 @@ def test_quick_generate_streams_and_shows_usage(app):
 
 def test_navigation_names_every_page_once_and_home_first(app):
     """st.navigation from the one table in ui/nav.py: the sidebar says "Home" (not "app"), then the pages, at the
-    URLs the browser tests open (/Prompt_Lab, /Knowledge_Base, /Fine_Tune, /Compare, /Advisor, /Use_Case)."""
+    URLs the browser tests open (/Prompt_Lab, /Knowledge_Base, /Fine_Tune, /Compare, /Advisor, /Use_Case, /Drill)."""
     from ui import nav
 
     pages = list(app._registered_pages.values())         # what st.navigation registered (AppTest's own record)
     assert [(p["page_name"], p["icon"], p["url_pathname"]) for p in pages] == \
         [("Home", "🧪", ""), ("Prompt Lab", "✍️", "Prompt_Lab"), ("Knowledge Base", "📚", "Knowledge_Base"),
          ("Fine-Tune", "🎛️", "Fine_Tune"), ("Compare", "⚖️", "Compare"), ("Advisor", "🧭", "Advisor"),
-         ("Use Case", "🗂️", "Use_Case")]
+         ("Use Case", "🗂️", "Use_Case"), ("Drill", "🔁", "Drill")]
     assert [p.title for p in nav.PAGES] == [p["page_name"] for p in pages]
     assert app.title[0].value == "🧪 Approach Workbench"
     links = sorted(link.proto.label for link in app.get("page_link"))     # two columns of links
-    assert links == ["Advisor", "Compare", "Fine-Tune", "Knowledge Base", "Prompt Lab", "Use Case"]
+    assert links == ["Advisor", "Compare", "Drill", "Fine-Tune", "Knowledge Base", "Prompt Lab", "Use Case"]
     app.switch_page("pages/1_Prompt_Lab.py").run()       # a page runs inside the navigation, under its title
     assert not app.exception and app.title[0].value == "Prompt Lab"
     assert app.session_state["pl_n"] == 3

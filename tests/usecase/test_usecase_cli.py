@@ -94,7 +94,7 @@ def test_cli_first_comparison_runs_with_the_use_case_own_prompts_and_checks(data
     assert run(capsys, "gen-questions", "lamps")[0] == 0
     assert run(capsys, "review", "lamps", "--accept-all", "--save")[0] == 0
     code, res = run(capsys, "compare", "lamps", "--run", "--limit", "1")
-    assert code == 0 and res["state"] == "done"
+    assert code == 0 and res["state"] == "succeeded"
     spec = runner.load_run(res["run_id"]).spec
     assert [v["name"] for v in spec["scenario"]["voice_checks"]] == ["hello"]        # not the demo's checks
     assert [a["spec"]["name"] for a in spec["approaches"]] == ["prompt_only", "prompt_rag"]
