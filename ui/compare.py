@@ -137,8 +137,8 @@ def add_approach() -> None:
 
 
 def add_retrieval_only() -> None:
-    """The model-free reference column (extractive, cited) on the scenario's collection."""
-    spec = A.retrieval_only_preset(load_scenario().collection)
+    """The model-free reference column (extractive, cited) on the selected use case's collection."""
+    spec = A.retrieval_only_preset(usecase().collection)
     names = {a["name"] for a in ss.cmp_approaches}
     if spec.name in names:
         return
