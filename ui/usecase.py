@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from ui.common import show_error
+from ui.safe import md
 
 ss = st.session_state
 STATUS_ICON = {"pending": "⏳", "accepted": "✅", "rejected": "❌"}
@@ -104,7 +105,7 @@ def documents_view(uc) -> None:
     from core.usecase import workspace
 
     files = workspace.knowledge_files(uc)
-    st.write(f"**{len(files)} document(s)** in the use case, collection `{uc.collection}`.")
+    st.write(f"**{len(files)} document(s)** in the use case, collection {md(uc.collection)}.")
     if files:
         st.dataframe([{"document": f.relative_to(uc.file("knowledge")).as_posix(), "bytes": f.stat().st_size}
                       for f in files], hide_index=True, width="stretch", height=min(35 * len(files) + 38, 250))
@@ -143,7 +144,7 @@ def ingest_status(job_id: str) -> None:
             if not r.get("ok"):
                 st.text(f"{r.get('file')}: {r.get('error')}")
     else:
-        st.error(f"Indexing {job.state}.")
+        st.error(f"Indexing {md(job.state)}.")
         st.text(job.error or job.message)
 
 
@@ -153,7 +154,7 @@ def answers_view(uc) -> None:
 
     if uc.has("answers"):
         st.write(f"**{len(workspace.read_jsonl(uc.file('answers')))} past answers** imported; "
-                 f"training dataset: `{uc.file('train').name}`.")
+                 f"training dataset: {md(uc.file('train').name)}.")
     if uc.read_only:
         st.info("The demo's training data is the 192 Tidewave transcripts (sample_docs/finetune/).")
         return
@@ -233,7 +234,7 @@ def checks_view(uc) -> None:
     st.write("Proposed from the past answers (seen in ≥ 90% of them):")
     chosen = []
     for p in proposals:
-        label = f"{p['name']}: {p['matched']}/{p['total']} answers ({p['support'] * 100:.0f}%)"
+        label = f"{md(p['name'])}: {p['matched']}/{p['total']} answers ({p['support'] * 100:.0f}%)"
         if st.checkbox(label, value=True, key=f"uc_chk_{uc.name}_{p['name']}"):
             chosen.append(p["name"])
         st.code(p["pattern"], language=None)
@@ -284,7 +285,7 @@ def generate_view(uc) -> None:
         try:
             t0 = time.perf_counter()
             res = questions.run(spec, ProgressReport())
-            st.success(f"{res['candidates']} new candidate(s) ({res['generator']}) from {res['chunks_done']} chunk(s) "
+            st.success(f"{res['candidates']} new candidate(s) ({md(res['generator'])}) from {res['chunks_done']} chunk(s) "
                        f"in {time.perf_counter() - t0:.1f} s.")
             if res["errors"]:
                 st.warning(f"{len(res['errors'])} chunk(s) failed:")
