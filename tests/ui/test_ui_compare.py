@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.safe_text import unescape_markdown
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Compare.py")
 BAD = '{"id": "a", "question": "fine?"}\n{"id": "b", "reference": "no question"}\nnot json\n'
 
@@ -17,7 +19,8 @@ def _app() -> AppTest:
 def _texts(at) -> str:
     parts = [x.value for x in at.markdown] + [x.value for x in at.caption] + [x.value for x in at.info]
     parts += [x.value for x in at.warning] + [x.value for x in at.error] + [x.value for x in at.success]
-    return "\n".join(str(p) for p in parts)
+    raw = "\n".join(str(p) for p in parts)
+    return raw + "\n" + unescape_markdown(raw)     # as written and as read (untrusted parts are escaped)
 
 
 def test_page_loads_with_classic_preset(data_dir):
