@@ -687,7 +687,7 @@ def report_tab(run, summary) -> None:
         safe.text(part["text"])
         st.dataframe(pd.DataFrame(part["table"]), hide_index=True)
         for extra in part.get("extra", []):
-            st.caption(extra["caption"])
+            st.caption(md_escape(extra["caption"]))
             st.dataframe(pd.DataFrame(extra["rows"]), hide_index=True)
         if part.get("by_tag"):
             st.caption("Quality per question tag: mean [95% CI] (n)")

@@ -82,6 +82,7 @@ ALLOWED: dict[tuple[str, str], str] = {
        for e in ("heading", "cancel_label", "cancel_help", "text", "line(item)")},
     ("*", "job.id"): "a generated job id (core.jobs.folder.new_id: prefix-date-time-hex)",
     **{("ui/knowledge_base.py", e): _COUNT for e in ("ij.ok", "n", "emb.dimension", "emb.max_tokens", "info.documents", "info.rows", "info.table_version", "ch['position']", "ch['tokens']", "ch['start']", "ch['end']", "first.table_version", "c.position", "c.rank", "res.table_version", "res.chunks_used", "i", "rep.n_questions", "rep.table_version")},
+    ("ui/drill.py", "result.get('reingest_chunks', 0)"): _COUNT,
     ("ui/knowledge_base.py", "ch['id'][:16]"): "a chunk id: a hex content hash (core.rag)",
     ("ui/knowledge_base.py", "k"): "chunker names and descriptions: registered in the source (core.rag.chunkers)",
     ("ui/knowledge_base.py", "v"): "chunker names and descriptions: registered in the source (core.rag.chunkers)",
@@ -186,6 +187,13 @@ class _Scope:
                         it = it.func.value
                     trusted = _is_constant_name(it) or _is_literal(it)
                     target = node.target
+                    rows = it.elts if isinstance(it, (ast.Tuple, ast.List)) else []
+                    if not trusted and rows and isinstance(target, ast.Tuple) and all(
+                            isinstance(r, ast.Tuple) and len(r.elts) == len(target.elts) for r in rows):
+                        for j, e in enumerate(target.elts):      # for a, b in ((x, "lit"), (y, "lit")): by position
+                            if isinstance(e, ast.Name):
+                                self.sources.setdefault(e.id, []).extend(r.elts[j] for r in rows)
+                        continue
                     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "enumerate" \
                             and isinstance(target, ast.Tuple) and len(target.elts) == 2:
                         if isinstance(target.elts[0], ast.Name):      # the index of enumerate(): a number
@@ -296,6 +304,7 @@ def test_audit_scans_the_ui_files():
     good = ("import streamlit as st\nfrom ui.safe import md\nname = input(); n = 3\nLIMIT = 5\n"
             "def f(job):\n    msg = md(job.message)\n    label = 'a' if job.ok else 'b'\n"
             "    st.error(msg); st.button(label); st.caption(f'{LIMIT} max')\n"
+            "    for c, lab, x in ((1, 'A', job.a), (2, 'B', job.b)):\n        st.button(lab)\n"
             "st.markdown(f'**{md(name)}** has {n:,} rows, {len(name)} chars, {0.5:.1%}')\nst.error('static')\n"
             "st.expander(f'{md(name)} ({n * 2})')\nlogging.info(f'{name}')\n")
     found = {seg for _, _, _, seg in scan_source(bad, "probe.py")}
