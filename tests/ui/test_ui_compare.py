@@ -67,7 +67,7 @@ def test_bad_question_upload_lists_problems(data_dir):
     at.radio(key="cmp_src").set_value("Upload JSONL/CSV")
     at.file_uploader(key="cmp_upload").upload("questions.jsonl", BAD.encode(), "application/jsonl")
     at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
-    errs = " ".join(e.value for e in at.error)
+    errs = " ".join(unescape_markdown(e.value) for e in at.error)   # messages are escaped
     assert "line 2" in errs and "missing field `question`" in errs and "line 3" in errs
     assert any(list(df.value["line"]) == [2, 3] for df in at.dataframe if "line" in df.value.columns)
     assert not at.exception
