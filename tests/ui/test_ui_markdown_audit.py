@@ -41,6 +41,9 @@ MD_CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "file_uploader": ((0,), ("label", "help")), "multiselect": ((0,), ("label", "help")),
     "progress": ((1,), ("text",)), "form_submit_button": ((0,), ("label", "help")),
     "page_link": ((1,), ("label",)),
+    # st.dataframe column labels are plain text in the grid; a column's `help` tooltip is Markdown
+    **{c: ((), ("help",)) for c in ("Column", "TextColumn", "NumberColumn", "ProgressColumn", "CheckboxColumn",
+                                    "SelectboxColumn", "ListColumn", "LinkColumn", "DatetimeColumn")},
 }
 # receivers that are Streamlit (st.x, a container/column/tab/slot variable c.x, st.sidebar.x ...). Calls on
 # other objects with the same method names (logging.info, a dict's .write) are not Streamlit: skip those.
@@ -260,6 +263,8 @@ def _problems(node: ast.AST, key: str, src: str, scope: _Scope | None = None, se
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" \
             and isinstance(node.func.value, ast.Constant) and node.args:
         arg = node.args[0]
+        if _is_constant_name(arg):      # ", ".join(review.TAGS)
+            return
         if isinstance(arg, (ast.GeneratorExp, ast.ListComp)):
             yield from _problems(arg.elt, key, src, scope, seen)
             return
