@@ -106,7 +106,7 @@ def apply_prefill() -> None:
         pre = ADV.take_prefill(ss, st.query_params, usecase().collection)
         specs = ADV.prefill_specs(pre) if pre else []
     except WorkbenchError as exc:
-        st.warning(f"The advisor's pre-filled comparison was ignored: {exc}")
+        st.warning(f"The advisor's pre-filled comparison was ignored: {md_escape(exc)}")
         return
     if not pre:
         return
@@ -178,7 +178,7 @@ def _build_collection(sb, uc, cols: list[str]) -> list[str]:
     if uc.collection not in cols:
         sb.info(f"The {'scenario' if uc.builtin else 'use case'}'s collection **{md_escape(uc.collection)}** is not "
                 "built yet, so the RAG columns cannot run.")
-        if not job_id and sb.button(f"Build collection '{uc.collection}'", key="cmp_build",
+        if not job_id and sb.button(f"Build collection '{md_escape(uc.collection)}'", key="cmp_build",
                                     help="Ingest the use case's documents in a background job (about a minute on 2 "
                                          "CPU cores for the demo's)."):
             try:
@@ -232,7 +232,7 @@ def sidebar_builder() -> None:
                                ("rag", a["rag"]), ("mode", a["mode"]), ("k", a["k"])):
             ss.setdefault(f"cmp_{u}_{field}", default)
         title = f"{ss[f'cmp_{u}_name']} · {ss[f'cmp_{u}_model']} · {ss[f'cmp_{u}_prompt']}"
-        with sb.expander(title + (" · RAG" if ss[f"cmp_{u}_rag"] != "off" else ""), expanded=False):
+        with sb.expander(md_escape(title) + (" · RAG" if ss[f"cmp_{u}_rag"] != "off" else ""), expanded=False):
             st.text_input("Name", key=f"cmp_{u}_name", max_chars=40)
             mopts = models if ss[f"cmp_{u}_model"] in models else models + [ss[f"cmp_{u}_model"]]
             st.selectbox("Model", mopts, key=f"cmp_{u}_model",
@@ -251,7 +251,7 @@ def sidebar_builder() -> None:
             st.button("Remove", key=f"cmp_{u}_remove", on_click=remove_approach, args=(u,))
     specs, problems = current_specs()
     for p in problems:
-        sb.error(p)
+        sb.error(md_escape(p))
     if specs:
         sb.caption("CLI equivalent:")
         sb.code("python -m core compare " + " ".join(f"--approach '{s.to_string()}'" for s in specs), language="bash")
@@ -307,7 +307,7 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int, uc=Non
     for col, spec in zip(cols, specs):
         with col:
             st.markdown(f"**{md_escape(spec.name)}**")
-            st.caption(spec.kind)
+            st.caption(md_escape(spec.kind))
             rec = {"text": "", "usage": None, "retrieval": None, "error": None, "describe": ""}
             out["answers"][spec.name] = rec
             try:
@@ -315,7 +315,7 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int, uc=Non
                 rec["describe"] = res.describe()
                 if not res.available:
                     rec["error"] = f"Unavailable: {res.reason}"
-                    st.warning(rec["error"])
+                    st.warning(md_escape(rec["error"]))
                     continue
                 run = A.AnswerRun(res, question, get_backend(res.backend), sc.raw)
                 with st.spinner("retrieving…" if res.rag else "thinking…"):
@@ -351,12 +351,12 @@ def _answer_footer(rec: dict) -> None:
         if prof:
             st.caption(md_escape("Context: " + A.describe_context(prof) + f", k={prof.get('k')}"))
         label = "In the prompt" if r.get("context_selected") else "Retrieved passages"
-        with st.expander(f"{label} ({len(r['chunks'])}, table v{r.get('table_version')})"):
+        with st.expander(f"{label} ({len(r['chunks'])}, table v{md_escape(r.get('table_version'))})"):
             for i, c in enumerate(r["chunks"], start=1):
                 st.markdown(f"**[{i}]** {md_escape(c['source'])}")
                 st.text((c.get("prompt_text") or c["text"])[:800])
     if rec.get("describe"):
-        st.caption(rec["describe"])
+        st.caption(md_escape(rec["describe"]))
 
 
 def show_single(data: dict) -> None:
@@ -366,7 +366,7 @@ def show_single(data: dict) -> None:
         with col:
             st.markdown(f"**{md_escape(name)}**")
             if rec.get("error"):
-                st.warning(rec["error"])
+                st.warning(md_escape(rec["error"]))
                 continue
             st.container(border=True).text(rec["text"] or "(empty answer)")
             _answer_footer(rec)
@@ -451,9 +451,9 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                 ADV.attach_advice(runner.run_dir(run_id), ss.pop("cmp_advice")["advice"])
             runner.start_worker(run_id)
             select_run(run_id)
-            st.toast(f"Run {run_id} started")
+            st.toast(f"Run {md_escape(run_id)} started")
         except DatasetError as exc:
-            st.error(str(exc))
+            st.error(md_escape(exc))
             if exc.problems:
                 st.dataframe(pd.DataFrame(exc.problems, columns=["line", "problem"]), hide_index=True)
             return
@@ -500,7 +500,7 @@ def _outcome(job) -> None:
 def run_controls(run_id: str) -> None:
     status = runner.read_status(runner.runs_root() / run_id)
     if not status:
-        st.warning(f"Run {run_id} cannot be read.")
+        st.warning(f"Run {md_escape(run_id)} cannot be read.")
         return
     active = status.get("state") in ("queued", "running") and not status.get("hold")
     c1, c2 = st.columns(2)
@@ -560,7 +560,7 @@ def results_tab(run, summary) -> None:
         return
     from core.compare.summary import TABLE_SCORES, approach_rows, diff_count_rows, matrix_rows, matrix_wide
 
-    st.caption(f"Run {run.run_id} · {run.state} · {summary['n_questions']} questions · "
+    st.caption(f"Run {md_escape(run.run_id)} · {md_escape(run.state)} · {summary['n_questions']} questions · "
                f"{run.status.get('done', 0)}/{run.status.get('total', 0)} answers")
     others = [r["run_id"] for r in runner.list_runs() if r["run_id"] != run.run_id]
     okey = f"cmp_baseline_override_{run.run_id}"
@@ -574,7 +574,7 @@ def results_tab(run, summary) -> None:
         ss[okey] = pick            # "(none)" is kept explicitly, so it can override the run's stored baseline
         st.rerun()
     if summary.get("baseline_error"):
-        st.warning(summary["baseline_error"])
+        st.warning(md_escape(summary["baseline_error"]))
     if c2.button("Mark as this run's baseline", key="cmp_mark_base", disabled=pick == "(none)",
                  help="Stored in the run, so the CLI and the report use it too."):
         runner.set_baseline(run.run_id, pick)
@@ -590,7 +590,7 @@ def results_tab(run, summary) -> None:
     st.caption("Means ignore answers where a score does not apply (shown as empty); n per score is in the report.")
     for s in summary["approaches"]:
         if s.errors:
-            with st.expander(f"{s.name}: {len(s.errors)} error(s)"):
+            with st.expander(f"{md_escape(s.name)}: {len(s.errors)} error(s)"):
                 st.dataframe(pd.DataFrame(s.errors, columns=["question", "error"]), hide_index=True)
     # matrix
     mrows = matrix_rows(run, summary.get("diff"))
@@ -643,17 +643,17 @@ def inspect_question(run) -> None:
             st.markdown(f"**{md_escape(a.name)}**")
             r = run.result(q.id, a.name, rep)
             if not a.available:
-                st.warning(f"Unavailable: {a.reason}")
+                st.warning(f"Unavailable: {md_escape(a.reason)}")
             elif r is None:
                 st.caption("not answered yet")
             elif not r.get("ok"):
-                st.error(r.get("error"))
+                st.error(md_escape(r.get("error")))
             else:
                 st.container(border=True).text(r.get("answer") or "(empty answer)")
                 st.dataframe(pd.DataFrame([{"score": k, "value": v.get("value"), "why": v.get("reason")}
                                            for k, v in (r.get("scores") or {}).items()]), hide_index=True)
                 st.caption(f"{r.get('latency_s', 0):.2f} s · {r.get('prompt_tokens')}+{r.get('completion_tokens')} "
-                           f"tokens · {r.get('prompt')} · {r.get('model_id')}")
+                           f"tokens · {md_escape(r.get('prompt'))} · {md_escape(r.get('model_id'))}")
 
 
 def charts_tab(run, summary) -> None:
@@ -698,20 +698,20 @@ def report_tab(run, summary) -> None:
     d = summary["decision"]
     ov = d.get("overall", {})
     if ov.get("winner"):
-        st.success(ov["text"])
-        st.caption(ov.get("rule", ""))
+        st.success(md_escape(ov["text"]))
+        st.caption(md_escape(ov.get("rule", "")))
     else:
-        st.info(ov.get("text", "No answers yet."))
+        st.info(md_escape(ov.get("text", "No answers yet.")))
     for key, title in (("accuracy", "Accuracy"), ("latency", "Latency"), ("cost", "Cost"),
                        ("maintenance", "Maintenance")):
         part = d.get(key)
         if not part:
             continue
-        st.subheader(f"{title} — {part['winner']}")
+        st.subheader(f"{title} — {md_escape(part['winner'])}")
         safe.text(part["text"])
         st.dataframe(pd.DataFrame(part["table"]), hide_index=True)
         for extra in part.get("extra", []):
-            st.caption(extra["caption"])
+            st.caption(md_escape(extra["caption"]))
             st.dataframe(pd.DataFrame(extra["rows"]), hide_index=True)
         if part.get("by_tag"):
             st.caption("Quality per question tag: mean [95% CI] (n)")
@@ -722,7 +722,7 @@ def report_tab(run, summary) -> None:
                                         "queries": b["queries"], "why": b["reason"]} for b in part["break_even"]]),
                          hide_index=True, column_config={"queries": st.column_config.NumberColumn(format="%,.0f")})
     for u in d.get("unavailable", []):
-        st.warning(f"{u['name']} could not run: {u['reason']}")
+        st.warning(f"{md_escape(u['name'])} could not run: {md_escape(u['reason'])}")
     st.subheader("Export for stakeholders")
     from core.compare import report
 
@@ -736,5 +736,5 @@ def report_tab(run, summary) -> None:
     c1.download_button("⬇ HTML report (charts included, works offline)", build("html"), f"compare-{run.run_id}.html",
                        "text/html", key="cmp_dl_html")
     c2.download_button("⬇ Markdown report", build("md"), f"compare-{run.run_id}.md", "text/markdown", key="cmp_dl_md")
-    st.caption(f"Built when you click (kept in {run.dir} as report.html / report.md until the run changes) · CLI: "
+    st.caption(f"Built when you click (kept in {md_escape(run.dir)} as report.html / report.md until the run changes) · CLI: "
                f"`python -m core report {run.run_id} --format html --out report.html`")

@@ -96,7 +96,7 @@ def _hf_tokenizer(base_model: str):
 # ---- the training job panel ------------------------------------------------------------------------------------
 def _details(job: joblayer.Job, live: bool) -> None:
     st_ = job.status
-    st.caption(f"Trainer: {st_.get('trainer') or '…'} on {st_.get('device') or '…'}. {st_.get('note') or ''}")
+    st.caption(f"Trainer: {safe.md(st_.get('trainer') or '…')} on {safe.md(st_.get('device') or '…')}. {safe.md(st_.get('note') or '')}")
     run = runner.Run(job.id, job.dir, {}, st_)
     rows = run.metrics
     h = views.headline(st_, rows)
@@ -121,12 +121,12 @@ def _outcome(job: joblayer.Job) -> None:
         final = st_.get("final") or {}
         st.success(f"Finished: {final.get('steps')} steps in {views.fmt_s(final.get('train_seconds'))}, loss "
                    f"{final.get('first_loss') or 0:.3f} → {final.get('last_loss') or 0:.3f}. Adapter "
-                   f"`{final.get('model_id') or final.get('adapter_dir')}` is ready in the Try & export tab "
+                   f"{safe.md(final.get('model_id') or final.get('adapter_dir'))} is ready in the Try & export tab "
                    "and in the Prompt Lab model list.")
     elif job.state in ("failed", "interrupted") and job.error:
-        st.error(f"The job failed: {job.error}" if job.state == "failed" else job.error)
+        st.error(safe.md(f"The job failed: {job.error}" if job.state == "failed" else job.error))
     elif job.state == "cancelled":
-        st.warning(f"Cancelled: {job.message}")
+        st.warning(f"Cancelled: {safe.md(job.message)}")
 
 
 def training_panel(run_id: str | None) -> None:
@@ -181,7 +181,7 @@ def data_tab(uc=None) -> Dataset | None:
     try:
         ds = parse_bytes(data_bytes, name, max_mb=s.max_upload_mb)
     except DatasetError as exc:
-        st.error(str(exc))
+        st.error(safe.md(exc))
         return None
     spec = current_spec()
     count = preview = None
@@ -266,7 +266,7 @@ def train_tab(ds: Dataset | None) -> None:
                                help="Loads a complete spec; change any field below afterwards.")
     if preset != ss.get("ft_preset_loaded"):
         load_preset(preset)
-    cols[1].caption(PRESETS[preset].description)
+    cols[1].caption(safe.md(PRESETS[preset].description))
     _spec_form()
     try:
         spec = current_spec()
@@ -297,7 +297,7 @@ def train_tab(ds: Dataset | None) -> None:
         try:
             run = runner.submit(spec.replace(data=data_path), ds)
             select_run(run.run_id)
-            st.toast(f"Started {run.run_id}")
+            st.toast(f"Started {safe.md(run.run_id)}")
             st.rerun()
         except WorkbenchError as exc:
             show_error(exc)
@@ -312,7 +312,7 @@ def runs_tab() -> None:
     runs = runner.list_runs()
     interrupted = [r.run_id for r in runs if r.state == "interrupted"]
     if interrupted:
-        st.warning(f"Interrupted (their process had died): {', '.join(interrupted)}")
+        st.warning(f"Interrupted (their process had died): {safe.md(', '.join(interrupted))}")
     if not runs:
         st.info("No runs yet: start one in the Train tab.")
         return
@@ -339,11 +339,11 @@ def runs_tab() -> None:
         st.rerun()
     final = run.status.get("final") or {}
     if final:
-        st.markdown(f"Adapter: `{final.get('adapter_dir')}`  \nsha256 `{final.get('adapter_sha256')}`  \n"
-                    f"GGUF LoRA: `{final.get('gguf_lora', '–')}` · model id `{final.get('model_id', '–')}`")
+        st.markdown(f"Adapter: {safe.md(final.get('adapter_dir'))}  \nsha256 {safe.md(final.get('adapter_sha256'))}  \n"
+                    f"GGUF LoRA: {safe.md(final.get('gguf_lora', '–'))} · model id {safe.md(final.get('model_id', '–'))}")
     st.json(dict(run.spec), expanded=False)
     if run.status.get("error"):
-        st.error(run.status["error"])
+        st.error(safe.md(run.status["error"]))
 
 
 # ---- Try & export tab ----------------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def _side_by_side(base_model: str, model_id: str) -> None:
     for col, (label, mid) in zip(st.columns(2), [(f"Base · {base_model}", base_model),
                                                  (f"Fine-tuned · {model_id}", model_id)]):
         with col:
-            st.markdown(f"**{label}**")
+            st.markdown(f"**{safe.md(label)}**")
             try:
                 stream = backend.chat_stream(msgs, params, model=mid)
                 safe.stream(stream)
@@ -404,7 +404,7 @@ def _exports(run_id: str) -> None:
     qtype = ec[2].selectbox("Merged type", ["Q8_0", "F16"], key="ft_qtype",
                             help="Never re-quantised to the base's Q4_1: that erases the fine-tune.")
     for col, (fmt, (label, key)) in zip(ec, EXPORTS.items()):
-        if col.button(label, key=key):
+        if col.button(safe.md(label), key=key):
             try:
                 export.start_job(run_id, fmt, qtype=qtype)
             except WorkbenchError as exc:
@@ -418,9 +418,9 @@ def _exports(run_id: str) -> None:
                 job_panel(last["id"], key="ft_exp", show_log=last["state"] != "running")
             continue
         res = last["result"] or {}
-        st.markdown(f"**{fmt}** → `{res['path']}` ({res['size_bytes'] / 1e6:.2f} MB, {res['seconds']} s)")
+        st.markdown(f"**{safe.md(fmt)}** → {safe.md(res['path'])} ({res['size_bytes'] / 1e6:.2f} MB, {res['seconds']:g} s)")
         if res.get("note"):
-            st.caption(res["note"])
+            st.caption(safe.md(res["note"]))
         if fmt == "ollama":
             st.code(res["extra"].get("modelfile", ""), language="dockerfile")
             st.download_button("Download Modelfile", res["extra"].get("modelfile", ""), file_name="Modelfile",

@@ -70,7 +70,7 @@ def _panel_opts(highlight: bool) -> dict:
         n, results, when = len(ij.files), ij.results, ago(ij.finished)
         title = _title(ij)
         if ij.state in ("failed", "interrupted"):
-            st.error(f"{title} stopped {when}: {ij.error}")
+            st.error(f"{title} stopped {when}: {md_escape(ij.error)}")
         elif ij.state == "cancelled":
             st.warning(f"{title} was cancelled {when}; {ij.ok} of {n} files were ingested before that.")
         elif ij.active:
@@ -136,7 +136,7 @@ def sample_retry(state: KbState, choices: list[str]) -> None:
         return
     last = jobs.list_jobs(state.sample_name, limit=1)
     if last and last[0].state in ("failed", "cancelled", "interrupted"):
-        st.error(f"Indexing the sample documents failed: {last[0].error}" if last[0].state != "cancelled"
+        st.error(f"Indexing the sample documents failed: {md_escape(last[0].error)}" if last[0].state != "cancelled"
                  else "Indexing the sample documents was cancelled.")
         if st.button("Index the sample docs", type="primary", key="kb_sample_retry"):
             try:
@@ -255,7 +255,7 @@ def documents_tab(s: KbState) -> None:
         st.info("Create a collection in the sidebar first.")
         return
     current = s.current
-    st.subheader(f"Add documents to “{current}”")
+    st.subheader(f"Add documents to “{md_escape(current)}”")
     with st.form("kb_upload_form", clear_on_submit=True):
         files = st.file_uploader("Files", type=UPLOAD_TYPES, accept_multiple_files=True, key="kb_files",
                                  help="txt, md, html, pdf or docx; up to 50 MB each. An unchanged file is not "
@@ -280,7 +280,7 @@ def documents_tab(s: KbState) -> None:
         if path is not None:
             from core.rag.loaders import expand_paths
             if not expand_paths([path]):
-                st.warning(f"No supported files under {path}.")
+                st.warning(f"No supported files under {md_escape(path)}.")
             else:
                 start_job(paths=[path], collection=current, chunker=s.chunker, chunk_size=s.size, overlap=s.overlap)
 
@@ -315,7 +315,7 @@ def documents_tab(s: KbState) -> None:
     if c2.button("🗑 Delete document", key="kb_delete", help="Removes its chunks from this collection's index."):
         try:
             n = api.delete_document(current, sel)
-            st.toast(f"Deleted {sel} ({n} chunks).")
+            st.toast(f"Deleted {md_escape(sel)} ({n} chunks).")
             st.rerun()
         except WorkbenchError as exc:
             show_error(exc)
@@ -393,13 +393,13 @@ def context_caption(res) -> str:
 def show_answer(res) -> None:
     st.markdown(linked_answer(res.text, res.chunks_used))
     for p in res.citations.problems:
-        st.warning(p)
+        st.warning(md_escape(p))
     if res.citations.ok:
         st.success(f"Cites {', '.join(f'[{n}]' for n in res.citations.cited)} — all among the retrieved chunks.")
     show_usage(res.usage)
-    st.caption(f"Read table version {res.table_version} of “{res.retrieval.collection}” ({res.retrieval.mode}, "
-               f"{res.chunks_used} chunks in the prompt) · {res.backend}/{res.model} · prompt “{res.prompt}”. "
-               f"Reproduce: python -m core ask \"…\" --collection {res.retrieval.collection} --version {res.table_version}")
+    st.caption(f"Read table version {res.table_version} of “{md_escape(res.retrieval.collection)}” ({md_escape(res.retrieval.mode)}, "
+               f"{res.chunks_used} chunks in the prompt) · {md_escape(res.backend)}/{md_escape(res.model)} · prompt “{md_escape(res.prompt)}”. "
+               f"Reproduce: python -m core ask \"…\" --collection {md_escape(res.retrieval.collection)} --version {res.table_version}")
     cap = context_caption(res)
     if cap:
         safe.text(cap)

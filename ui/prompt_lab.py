@@ -155,12 +155,12 @@ def sidebar(S: PageState, lib: PromptLibrary) -> None:
                   help="How many prompt variants to edit and run together.")
         st.button("Load starter prompts", on_click=reset_to_starters, width="stretch",
                   help="Zero-shot, few-shot, guardrail... from the prompt library into the columns.")
-        st.caption(f"Library: `{lib.root}` · {len(lib.names())} prompts")
+        st.caption(f"Library: {md(lib.root)} · {len(lib.names())} prompts")
         bad = lib.errors()
         if bad:
             with st.expander(f"⚠️ {len(bad)} unreadable file(s) in the library", expanded=False):
                 for path, msg in bad:
-                    st.caption(f"{path.parent.name}/{path.name}: {msg}")
+                    st.caption(f"{md(path.parent.name)}/{md(path.name)}: {md(msg)}")
 
 
 # ---- playground ---------------------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def variant_editor(S: PageState, i: int, refs: list[str]):
     """One column's editor. Returns (spec or None, error or None, (backend, model))."""
     st.subheader(f"Variant {LABELS[i]}")
     if column(S, i, "load_error"):
-        st.warning(S.pop((i, "load_error")))
+        st.warning(md(S.pop((i, "load_error"))))
     options = list(refs)
     if column(S, i, "ref") and column(S, i, "ref") not in options:
         options.insert(0, column(S, i, "ref"))
@@ -235,9 +235,9 @@ def inputs(S: PageState, specs: dict[int, PromptSpec]) -> dict[str, str]:
     for k, name in enumerate(var_names):
         S.setdefault(("var", name), "")
         var_cols[k % len(var_cols)].text_area(
-            f"{{{name}}}" + (" (optional)" if name == "context" else ""), key=S.key("var", name), height=68,
+            f"{{{md(name)}}}" + (" (optional)" if name == "context" else ""), key=S.key("var", name), height=68,
             help="Retrieved passages go here on the RAG page; paste some to try a RAG prompt by hand."
-            if name == "context" else f"Value of {{{name}}} in the templates.")
+            if name == "context" else f"Value of {{{md(name)}}} in the templates.")
     return {name: S.get(("var", name), "") for name in var_names if S.get(("var", name), "").strip()}
 
 
@@ -259,7 +259,7 @@ def output_header(S: PageState, i: int, spec: PromptSpec, target: tuple[str, str
                         text=f"Context: {pre.prompt_tokens} prompt + {pre.params.max_tokens} max "
                              f"= {pre.needed_tokens}/{pre.n_ctx} tokens")
         if pre.warning:
-            st.warning(pre.warning)
+            st.warning(md(pre.warning))
     except WorkbenchError as exc:
         show_error(exc)
     saved = saved_spec(S, i)
@@ -278,7 +278,7 @@ def show_result(slot, res) -> None:
     status, text_box, below = slot
     if res.error:
         status.empty()
-        below.error(res.error)
+        below.error(md(res.error))
         return
     status.caption(f"✓ done in {res.usage.latency_s:.2f} s" if res.usage else "✓ done")
     show_text(res.text, text_box)
@@ -289,7 +289,7 @@ def show_result(slot, res) -> None:
         if res.json_ok is True:
             st.success("JSON valid ✓ (matches the schema)")
         elif res.json_ok is False:
-            st.error(f"JSON invalid: {res.json_error}")
+            st.error(f"JSON invalid: {md(res.json_error)}")
 
 
 def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, run_clicked: bool) -> None:
@@ -315,7 +315,7 @@ def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, r
             runnable.append((i, prepare(_variant(S, i, specs[i], targets[i]), variables,
                                         get_backend(targets[i][0]))))
         except WorkbenchError as exc:
-            slots[i][2].error(str(exc))
+            slots[i][2].error(md(exc))
     texts = {i: "" for i, _ in runnable}
     order = [i for i, _ in runnable]
     for ev in stream_variants([p for _, p in runnable]):
@@ -360,7 +360,7 @@ def batch_tab(S: PageState, n: int, specs: dict, targets: dict, variables: dict)
 
             def progress(k, tot, rec, lab=lab):
                 counter[0] += 1
-                bar.progress(min(1.0, counter[0] / total), text=f"Variant {lab}: {k}/{tot} — {rec['input'][:60]}")
+                bar.progress(min(1.0, counter[0] / total), text=f"Variant {lab}: {k}/{tot} — {md(rec['input'][:60])}")
 
             try:
                 records += run_batch(_variant(S, i, specs[i], targets[i]), all_q, get_backend(targets[i][0]),

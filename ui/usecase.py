@@ -13,6 +13,7 @@ from core.config import PROJECT_ROOT
 from core.errors import WorkbenchError
 from ui.common import md_escape, show_error
 from ui.jobs import job_panel
+from ui.safe import md
 
 ss = st.session_state
 STATUS_ICON = {"pending": "⏳", "accepted": "✅", "rejected": "❌"}
@@ -93,7 +94,7 @@ def documents_view(uc) -> None:
     from core.usecase import workspace
 
     files = workspace.knowledge_files(uc)
-    st.write(f"**{len(files)} document(s)** in the use case, collection `{uc.collection}`.")
+    st.write(f"**{len(files)} document(s)** in the use case, collection {md(uc.collection)}.")
     if files:
         st.dataframe([{"document": f.relative_to(uc.file("knowledge")).as_posix(), "bytes": f.stat().st_size}
                       for f in files], hide_index=True, width="stretch", height=min(35 * len(files) + 38, 250))
@@ -132,7 +133,7 @@ def ingest_status(job_id: str) -> None:
             if not r.get("ok"):
                 st.text(f"{r.get('file')}: {r.get('error')}")
     else:
-        st.error(f"Indexing {job.state}.")
+        st.error(f"Indexing {md(job.state)}.")
         st.text(job.error or job.message)
 
 
@@ -142,7 +143,7 @@ def answers_view(uc) -> None:
 
     if uc.has("answers"):
         st.write(f"**{len(workspace.read_jsonl(uc.file('answers')))} past answers** imported; "
-                 f"training dataset: `{uc.file('train').name}`.")
+                 f"training dataset: {md(uc.file('train').name)}.")
     if uc.read_only:
         st.info("The demo's training data is the 192 Tidewave transcripts (sample_docs/finetune/).")
         return
@@ -222,7 +223,7 @@ def checks_view(uc) -> None:
     st.write("Proposed from the past answers (seen in ≥ 90% of them):")
     chosen = []
     for p in proposals:
-        label = f"{p['name']}: {p['matched']}/{p['total']} answers ({p['support'] * 100:.0f}%)"
+        label = f"{md(p['name'])}: {p['matched']}/{p['total']} answers ({p['support'] * 100:.0f}%)"
         if st.checkbox(label, value=True, key=f"uc_chk_{uc.name}_{p['name']}"):
             chosen.append(p["name"])
         st.code(p["pattern"], language=None)

@@ -165,7 +165,7 @@ def patterns(answer: str, pats: Sequence[str]) -> Score:
     ok = []
     for p in pats:
         try:   # patterns come from question files: length-capped and time-limited (core.safe_regex)
-            ok.append(safe_regex.search(p, answer or "", re.I | re.M))
+            ok.append(safe_regex.search(p, answer or "", safe_regex.QUESTION_FLAGS))
         except PatternError as exc:
             return na(str(exc))
     failed = [p for p, o in zip(pats, ok) if not o]

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.safe_text import unescape_markdown
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Compare.py")
 BAD = '{"id": "a", "question": "fine?"}\n{"id": "b", "reference": "no question"}\nnot json\n'
 
@@ -17,7 +19,8 @@ def _app() -> AppTest:
 def _texts(at) -> str:
     parts = [x.value for x in at.markdown] + [x.value for x in at.caption] + [x.value for x in at.info]
     parts += [x.value for x in at.warning] + [x.value for x in at.error] + [x.value for x in at.success]
-    return "\n".join(str(p) for p in parts)
+    raw = "\n".join(str(p) for p in parts)
+    return raw + "\n" + unescape_markdown(raw)     # as written and as read (untrusted parts are escaped)
 
 
 def test_page_loads_with_classic_preset(data_dir):
@@ -64,7 +67,7 @@ def test_bad_question_upload_lists_problems(data_dir):
     at.radio(key="cmp_src").set_value("Upload JSONL/CSV")
     at.file_uploader(key="cmp_upload").upload("questions.jsonl", BAD.encode(), "application/jsonl")
     at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
-    errs = " ".join(e.value for e in at.error)
+    errs = " ".join(unescape_markdown(e.value) for e in at.error)   # messages are escaped
     assert "line 2" in errs and "missing field `question`" in errs and "line 3" in errs
     assert any(list(df.value["line"]) == [2, 3] for df in at.dataframe if "line" in df.value.columns)
     assert not at.exception

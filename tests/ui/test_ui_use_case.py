@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
+from core.safe_text import unescape_markdown
 from core.usecase import review, workspace
 from tests.usecase.uc_helpers import PAST_ANSWERS, write_docs
 
@@ -30,8 +31,9 @@ def click(at: AppTest, label: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join([x.value for x in at.success] + [x.value for x in at.info] + [x.value for x in at.warning]
-                     + [x.value for x in at.error] + [x.value for x in at.markdown])
+    raw = "\n".join([x.value for x in at.success] + [x.value for x in at.info] + [x.value for x in at.warning]
+                    + [x.value for x in at.error] + [x.value for x in at.markdown])
+    return raw + "\n" + unescape_markdown(raw)     # as written and as read (untrusted parts are escaped)
 
 
 def test_demo_is_shown_read_only(data_dir):
