@@ -162,7 +162,7 @@ def data_tab(uc=None) -> Dataset | None:
     if source == "Sample transcripts":
         avail = {k: v for k, v in samples(uc).items() if v.is_file()}
         if not avail:
-            st.warning(f"The use case {uc.name} has no training data yet: import past answers on the Use Case page, "
+            st.warning(f"The use case {safe.md(uc.name)} has no training data yet: import past answers on the Use Case page, "
                        "or upload a file." if own else
                        "The sample transcripts are missing under sample_docs/finetune/: upload a file instead.")
             return None

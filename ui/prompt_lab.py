@@ -79,7 +79,7 @@ def usecase_refs(uc) -> list[str]:
     try:
         return list(workspace.install_prompts(workspace.get_usecase(uc.name)).values())
     except WorkbenchError as exc:
-        st.warning(f"The prompts of use case {uc.name} could not be loaded: {exc}")
+        st.warning(f"The prompts of use case {md(uc.name)} could not be loaded: {md(exc)}")
         return []
 
 

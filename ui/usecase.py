@@ -239,8 +239,8 @@ def checks_view(uc) -> None:
 def _generation_outcome(job) -> None:
     res = job.result or {}
     if job.state == "succeeded":
-        st.success(f"{res.get('candidates', 0)} new candidate(s) ({res.get('generator', '?')}) from "
-                   f"{res.get('chunks_done', 0)} chunk(s) in {job.seconds:.1f} s.")
+        st.success(f"{int(res.get('candidates') or 0)} new candidate(s) ({md(res.get('generator', '?'))}) from "
+                   f"{int(res.get('chunks_done') or 0)} chunk(s) in {job.seconds:.1f} s.")
         if res.get("errors"):
             st.warning(f"{len(res['errors'])} chunk(s) failed:")
             st.dataframe(res["errors"], hide_index=True, width="stretch")

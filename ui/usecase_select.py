@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from ui.common import key, show_error
+from ui.safe import escape_markdown
 
 QUERY = "usecase"
 STORE = key("uc", "selected")      # the session's choice (not a widget key: kept while another page is shown)
@@ -41,7 +42,7 @@ def current_name(names: list[str]) -> str:
     elif ss.get(STORE) not in names:
         q = st.query_params.get(QUERY)
         if q and q not in names:
-            st.sidebar.warning(f"No use case named “{q[:40]}”: showing the demo.")
+            st.sidebar.warning(f"No use case named “{escape_markdown(q[:40])}”: showing the demo.")
         ss[STORE] = q if q in names else (BUILTIN if BUILTIN in names else names[0])
     return ss[STORE]
 
