@@ -522,7 +522,8 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
     order = {key: i for i, key in enumerate((q.id, a.name, r) for q in questions for a in available
                                             for r in range(repeats))}
     lanes = [[it for it in lane if (it[0].id, it[1].name, it[2]) not in finished][::-1] for lane in (serial, fanout)]
-    pool = ThreadPoolExecutor(max_workers=n_flight, thread_name_prefix="compare") if n_flight > 1 else _Inline()
+    pool = (ThreadPoolExecutor(max_workers=n_flight, thread_name_prefix="compare") if n_flight > 1 and lanes[1]
+            else _Inline())    # nothing for a server: the embedded model answers in this thread, as it always did
     in_flight: dict[Future, tuple[int, tuple]] = {}     # future -> (lane, item)
     stop: BaseException | None = None                  # Cancelled / JobFailed once decided: nothing new starts
 
@@ -530,13 +531,14 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
         q, a, r = item
         return f"{q.id} × {a.name}" + (f" #{r}" if repeats > 1 else "")
 
-    def fill() -> None:
-        """Start items while there is room: at most n_flight in flight, at most one on the in-process model."""
+    def fill(serial: bool = True) -> None:
+        """Start items while there is room: at most n_flight in flight, at most one on the in-process model (and
+        none there when not `serial`)."""
         nonlocal stop
         while stop is None:
             busy = [ln for ln, _ in in_flight.values()]
             room = n_flight - len(busy)
-            lane = 0 if lanes[0] and room > 0 and 0 not in busy else 1 if lanes[1] and room > 0 else None
+            lane = 0 if serial and lanes[0] and room > 0 and 0 not in busy else 1 if lanes[1] and room > 0 else None
             if lane is None:
                 return
             item = lanes[lane][-1]
@@ -571,7 +573,9 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
                     stop, fail_error = joblayer.JobFailed("the backend stopped answering"), rec.get("error")
                 outcomes.append((q, a, rec))
             if n_flight > 1:
-                fill()                      # keep the servers busy while this thread scores and stores
+                # keep the servers busy while this thread scores and stores; the in-process model's next item
+                # waits for the stored answer, so a stop still lands right after its current answer
+                fill(serial=False)
             for q, a, rec in outcomes:
                 if rec["ok"] and score:
                     if embed_fn is None:
