@@ -196,3 +196,10 @@ def test_concurrency_setting_is_validated(data_dir, monkeypatch):
         runner.concurrency_of({"params": {}})
     with pytest.raises(CompareError, match="concurrency"):
         runner.create_run(_specs(), _questions(1), concurrency=0)
+    monkeypatch.delenv("WORKBENCH_COMPARE_CONCURRENCY")
+    rid = runner.create_run(_specs(), _questions(1))          # no server needed to create a run
+    assert runner.load_run(rid).spec["params"]["concurrency"] is None
+    runner.set_concurrency(rid, 2)                           # what `compare --resume RUN --concurrency 2` does
+    assert runner.concurrency_of(runner.load_run(rid).spec) == 2
+    with pytest.raises(CompareError):
+        runner.set_concurrency(rid, 99)
