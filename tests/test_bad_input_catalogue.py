@@ -259,7 +259,7 @@ def test_server_down_mid_run(data_dir, tmp_path):
         qs = _questions(tmp_path, [{"id": f"q{i}", "question": f"Question {i}?", "reference": "monthly"}
                                    for i in range(1, 4)])
         r = cli(["compare", "--questions", str(qs), "--approach", "p=model=double,backend=openai,prompt=zero_shot",
-                 "--json"], data_dir, timeout=600, **double.env)
+                 "--concurrency", "1", "--json"], data_dir, timeout=600, **double.env)   # one request at a time
         assert double.proc.wait(10) == 1                     # it really died
         out = json.loads(r.stdout)
         assert out["status"]["done"] + out["status"]["errors"] == 3 and out["status"]["errors"] == 2, out["status"]

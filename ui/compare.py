@@ -422,7 +422,18 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
         name = c1.text_input("Run name", key="cmp_name", placeholder="e.g. guardrail v2 vs fine-tune")
         baseline = c2.selectbox("Baseline run", base_opts, key="cmp_base_new",
                                 help="Per question: better or worse than this run (same approach names).")
-        start = st.form_submit_button("Start batch", type="primary", disabled=bool(problems) or not specs)
+        default_backend = get_settings().backend
+        servers = sorted({s.backend or default_backend for s in specs
+                          if runner.serves_concurrently(s.backend or default_backend)})
+        c1, c2 = st.columns([1, 2])
+        concurrency = c1.number_input(
+            "Requests in flight", 1, runner.MAX_CONCURRENCY,
+            min(max(1, get_settings().compare_concurrency), runner.MAX_CONCURRENCY), key="cmp_concurrency",
+            disabled=not servers,
+            help="How many answers a server backend (Ollama, OpenAI-compatible: vLLM batches them) works on at "
+                 "once. The embedded model answers one at a time. CLI: --concurrency; default: "
+                 "WORKBENCH_COMPARE_CONCURRENCY.")
+        start = c2.form_submit_button("Start batch", type="primary", disabled=bool(problems) or not specs)
     if start:
         try:
             if src == "Upload JSONL/CSV":
@@ -443,6 +454,7 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                                               "backend": jb},
                                        temperature=None if temperature is None else float(temperature),
                                        seed=int(seed), repeats=int(repeats),
+                                       concurrency=int(concurrency) if servers else None,
                                        baseline=None if baseline == "(none)" else baseline,
                                        scenario=uc.scenario)
             if ss.get("cmp_advice"):

@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--repeats", type=int, default=1,
                    help="Answer every question N times (1-20) with seeds seed+0..seed+N-1; needs --temperature > 0.")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="Requests kept in flight to Ollama / OpenAI-compatible backends (1-32; default: "
+                        "WORKBENCH_COMPARE_CONCURRENCY, else 4). The embedded model answers one at a time.")
     p.add_argument("--judge", action="store_true", help="Also grade every answer with the LLM judge (slower).")
     p.add_argument("--judge-model", default="", help="Model of the judge (default: the backend's default).")
     p.add_argument("--backend", help="Backend for approaches that do not name one.")
@@ -153,6 +156,8 @@ def cmd_compare(args) -> int:
     if args.resume:
         run_id = args.resume
         runner.run_dir(run_id)
+        if args.concurrency is not None:
+            runner.set_concurrency(run_id, args.concurrency)
     else:
         specs = _approaches(args)
         if args.questions:
@@ -163,7 +168,7 @@ def cmd_compare(args) -> int:
         run_id = runner.create_run(specs, questions, name=args.name, questions_source=source, limit=args.limit,
                                    max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
                                    judge=judge, baseline=args.baseline, backend=args.backend,
-                                   repeats=args.repeats)
+                                   repeats=args.repeats, concurrency=args.concurrency)
     if args.background:
         pid = runner.start_worker(run_id)
         if args.json:

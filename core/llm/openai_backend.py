@@ -22,6 +22,7 @@ READ_TIMEOUT = 600.0
 class OpenAIBackend(Backend):
     name = "openai"
     exact_token_count = False
+    serves_concurrently = True
 
     def __init__(self):
         self._n_ctx: dict[tuple[str, str], int] = {}

@@ -241,3 +241,29 @@ def test_results_tab_rates_answers_and_the_rating_survives_a_refresh(data_dir):
     again.run()
     assert not again.exception
     assert any(t.value.startswith("ana: good · grade 5") for t in again.text)
+
+
+def test_requests_in_flight_only_for_server_backends_and_stored_with_the_run(data_dir, monkeypatch):
+    """The embedded model answers one at a time: the control is disabled; with an OpenAI-compatible default backend
+    it is enabled and the run keeps the chosen value (here no server answers: the run fails fast, and that is
+    not what is checked)."""
+    from core.compare import runner
+
+    at = _app().run()
+    assert at.number_input(key="cmp_concurrency").disabled and at.number_input(key="cmp_concurrency").value == 4
+    monkeypatch.setenv("WORKBENCH_BACKEND", "openai")
+    monkeypatch.setenv("WORKBENCH_COMPARE_CONCURRENCY", "6")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    at = _app().run()
+    box = at.number_input(key="cmp_concurrency")
+    assert not box.disabled and box.value == 6
+    box.set_value(3)
+    at.number_input(key="cmp_limit").set_value(1)
+    at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
+    assert not at.exception and not at.error
+    (r,) = runner.list_runs()
+    try:
+        assert runner.load_run(r["run_id"]).spec["params"]["concurrency"] == 3
+    finally:
+        runner.request_stop(r["run_id"])
+        runner.wait(r["run_id"], timeout=120)
