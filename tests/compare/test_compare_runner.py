@@ -94,7 +94,10 @@ def test_batch_in_background_resumes_after_kill_and_report_renders(env):
             assert sc["value"] is not None or sc["reason"], name
         if r["approach"] == "rag":
             assert r["retrieval"]["table_version"] == by["rag"]["rag"]["table_version"]
-            assert len(r["retrieval"]["chunks"]) == 2 and r["scores"]["context_hit"]["value"] is not None
+            # k=2 retrieved; the chunks listed are those the prompt held (the embedded profile selects sentences)
+            assert r["retrieval"]["retrieved"] == 2 and 1 <= len(r["retrieval"]["chunks"]) <= 2
+            assert r["retrieval"]["dropped"] == 2 - len(r["retrieval"]["chunks"])
+            assert r["scores"]["context_hit"]["value"] is not None
             assert r["latency_s"] >= r["retrieval_s"] > 0
 
     path = report.export(run_id, "html", env / "out" / "report.html")
