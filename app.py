@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.config import get_settings
 from ui import home, nav
+from ui.safe import md
 
 st.set_page_config(page_title=nav.APP_NAME, page_icon=nav.HOME.icon, layout="wide")
 pages = [st.Page(home.render, title=p.title, icon=p.icon, default=True) if not p.script else
@@ -17,6 +18,6 @@ current = st.navigation(pages)
 
 with st.sidebar:
     settings = get_settings()
-    st.caption(f"Default backend: **{settings.backend}** · data folder: `{settings.data_dir}`")
+    st.caption(f"Default backend: **{md(settings.backend)}** · data folder: {md(settings.data_dir)}")
 
 current.run()

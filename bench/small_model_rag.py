@@ -75,6 +75,8 @@ class Config:
     name: str
     k: int = 4
     method: str = "sentences"        # sentences | first_words | chunks | none (no retrieval) | extractive (no model)
+    #                                  | prepare (the product's RAG prepare step, core.rag.answer, with `profile`)
+    profile: str = ""                # for method "prepare": a RAG_PROFILES name (embedded | server)
     budget: int = 160
     max_sentences: int = 4
     first_words: int = 70
@@ -103,6 +105,10 @@ GRID = [
     Config("sent160_example", shape="example"),
     # decoding
     Config("sent160_guardrail_rp1.1", shape="guardrail", repeat_penalty=1.1),
+    # the product's own path (core.rag.answer.prepare_rag_messages, what Ask / `core ask` / Compare send):
+    # the embedded profile (selected sentences) vs the server profile (whole chunks) on the same model
+    Config("product_embedded_profile", method="prepare", profile="embedded", shape="guardrail"),
+    Config("product_whole_chunks", method="prepare", profile="server", shape="guardrail"),
 ]
 
 
@@ -149,7 +155,17 @@ def run_config(cfg: Config, questions, chunks_of, backend, model, counter, max_t
         t0 = time.perf_counter()
         chunks = chunks_of[f"{q.id}:{cfg.k}"]
         snippets, prompt_tokens = [], 0
-        if cfg.method == "extractive":
+        if cfg.method == "prepare":
+            from core.rag.answer import prepare_rag_messages
+
+            spec = shape_specs[cfg.shape]
+            params = GenParams(temperature=cfg.temperature, top_p=1.0 if cfg.temperature == 0 else 0.95,
+                               max_tokens=max_tokens, seed=42, repeat_penalty=cfg.repeat_penalty)
+            rp = prepare_rag_messages(q.question, chunks, spec, backend, model, params, profile=cfg.profile)
+            res = backend.chat(rp.messages, params, model=model)
+            text, prompt_tokens, n_sources = res.text, res.usage.prompt_tokens, len(rp.chunks)
+            evidence_in = bool(q.evidence) and bool(rp.snippets) and contains_evidence(q.evidence, rp.snippets)
+        elif cfg.method == "extractive":
             ans = extractive_answer(q.question, chunks)
             text, n_sources = ans.text, len(chunks)
             evidence_in = bool(q.evidence) and contains_evidence(q.evidence, "\n".join(c["text"] for c in chunks))
@@ -191,6 +207,12 @@ def describe(cfg: dict) -> str:
         return "no retrieval"
     if m == "extractive":
         return f"k={cfg['k']}, best 2 sentences, no model"
+    if m == "prepare":
+        from core.rag.select import RAG_PROFILES
+        p = RAG_PROFILES[cfg["profile"]]
+        sel = ("whole chunks" if p.method == "chunks" else
+               f"sentences ≤{p.budget_tokens} tok (≤{p.max_sentences})")
+        return f"product prepare step, {cfg['profile']} profile: k={cfg['k']}, {sel}, {cfg['shape']}, greedy"
     sel = {"first_words": f"first {cfg['first_words']} words/chunk", "chunks": "whole chunks",
            "sentences": f"sentences ≤{cfg['budget']} tok (≤{cfg['max_sentences']})"}[m]
     dec = "greedy" if cfg["temperature"] == 0 else f"T={cfg['temperature']}"

@@ -37,6 +37,7 @@ _ENV = {
     "WORKBENCH_FUSION": "fusion",
     "WORKBENCH_FUSION_WEIGHT": "fusion_weight",
     "WORKBENCH_FUSION_NORM": "fusion_norm",
+    "WORKBENCH_COMPARE_CONCURRENCY": "compare_concurrency",
 }
 
 
@@ -66,6 +67,9 @@ class Settings:
     fusion_weight: float = 0.3                # weight of the vector list (linear, weighted-rrf)
     fusion_norm: str = "max"                  # linear: scores divided by each list's best (max) or min-max scaled
     rrf_k: int = 60                           # RRF constant (rrf, weighted-rrf)
+    # Batch comparisons: requests kept in flight to Ollama / OpenAI-compatible servers (core/compare/runner.py;
+    # the in-process llama.cpp model always answers one at a time). A run may set its own (CLI --concurrency).
+    compare_concurrency: int = 4
 
     # --- paths under the data folder ---
     @property

@@ -224,7 +224,8 @@ def run_job(spec: dict, report) -> dict:
         raise DrillError(f"Could not index the scenario's documents: {bad[0].error}")
     report.check()
 
-    specs = A.classic_presets(collection=collection)
+    # the four classic columns, plus the model-free retrieval-only reference: what retrieval alone states
+    specs = [*A.classic_presets(collection=collection), A.retrieval_only_preset(collection=collection)]
     max_tokens = int(spec.get("max_tokens") or 96)
 
     def evaluate(label: str, p0: float, p1: float) -> tuple[str, list[dict], float]:

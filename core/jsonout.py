@@ -24,11 +24,23 @@ class NotJSON(ValueError):
     """The reply holds no JSON value; the message says why (empty, where parsing failed, nested too deeply)."""
 
 
-def _loads(text: str) -> Any:
+NESTED_TOO_DEEP = "nested too deeply to read (more levels of [ and { than the JSON reader allows)"
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads for untrusted text (model output, server replies, uploaded lines, files a user can edit).
+
+    json's C scanner recurses once per nesting level, so `[[[[...]]]]` raises RecursionError -- not a ValueError,
+    so it escaped every `except ValueError` of the callers and crashed the page or worker. Here it is NotJSON (a
+    ValueError) saying so; invalid JSON still raises json.JSONDecodeError (also a ValueError) with its line and
+    column."""
     try:
         return json.loads(text)
     except RecursionError:
-        raise NotJSON("nested too deeply to read") from None
+        raise NotJSON(NESTED_TOO_DEEP) from None
+
+
+_loads = loads
 
 
 def _embedded_values(text: str):
@@ -41,7 +53,7 @@ def _embedded_values(text: str):
         try:
             value, end = _DECODER.raw_decode(text, j)
         except RecursionError:
-            raise NotJSON("nested too deeply to read") from None
+            raise NotJSON(NESTED_TOO_DEEP) from None
         except json.JSONDecodeError:
             i = j + 1
             continue
@@ -88,6 +100,8 @@ def schema_problem(schema: Any) -> str | None:
         return f"a JSON schema must be a JSON object (got {type(schema).__name__})"
     try:
         validator_cls(schema).check_schema(schema)
+    except RecursionError:
+        return "nested too deeply to check"
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "the top level"
         return f"invalid at {where}: {exc.message}"
@@ -120,4 +134,4 @@ def validate_json_output(text: str, schema: dict | None) -> tuple[bool, str | No
     return False, f"Does not match the schema at {where}: {err.message}", parsed
 
 
-__all__ = ["NotJSON", "extract_json", "validate_json_output", "schema_problem", "validator_cls"]
+__all__ = ["NotJSON", "loads", "NESTED_TOO_DEEP", "extract_json", "validate_json_output", "schema_problem", "validator_cls"]

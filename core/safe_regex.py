@@ -20,6 +20,7 @@ from core.errors import PatternError
 
 MAX_PATTERN_CHARS = 500          # longer patterns are refused at load time
 MATCH_TIMEOUT_S = 0.25           # per search on one answer
+QUESTION_FLAGS = re.I | re.M     # a question's `patterns` match case-insensitively, ^/$ per line (scores + loader)
 MAX_SUBJECT_CHARS = 200_000      # an answer longer than this is searched in its first part only
 
 # re flag -> regex flag (the values happen to be equal today; map them explicitly anyway)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.config import SAMPLE_DOCS
-from core.errors import DatasetError, ScenarioError
+from core import safe_regex
+from core.errors import DatasetError, PatternError, ScenarioError
+from core.jsonout import NotJSON, loads
 
 SCENARIO_FILE = SAMPLE_DOCS / "scenario.yaml"
 DEFAULT_QUESTIONS = "eval/questions.jsonl"
@@ -91,16 +92,13 @@ def question_from_record(rec, line: int) -> Question:
     if ref is not None and (not isinstance(ref, (str, int, float)) or isinstance(ref, bool)):
         raise ValueError("`reference` must be a string")
     patterns = _as_list(rec.get("patterns"), "patterns")
-    for p in patterns:
-        try:
-            re.compile(p)
-        except re.error as exc:
-            raise ValueError(f"pattern {p!r} is not a valid regular expression ({exc})") from exc
+    for p in patterns:      # the scores' own compile (length cap, `regex` module): PatternError is a ValueError
+        safe_regex.compile_pattern(p, safe_regex.QUESTION_FLAGS)
     schema = rec.get("json_schema")
     if isinstance(schema, str) and schema.strip():
         try:
-            schema = json.loads(schema)
-        except RecursionError:
+            schema = loads(schema)
+        except NotJSON:
             raise ValueError("`json_schema` is nested too deeply") from None
         except ValueError as exc:
             raise ValueError(f"`json_schema` is not valid JSON ({exc})") from exc
@@ -126,10 +124,9 @@ def question_from_record(rec, line: int) -> Question:
 
 def _json_line(line: str):
     try:
-        return json.loads(line)
-    except RecursionError:
-        # json's C scanner recurses once per nesting level: a line like [[[[...]]]] is bad input, not a crash
-        raise ValueError("nested too deeply to read (more levels of [ and { than the JSON reader allows)") from None
+        return loads(line)
+    except NotJSON as exc:          # [[[[...]]]]: bad input, not a crash (core.jsonout.loads)
+        raise ValueError(str(exc)) from None
     except ValueError as exc:
         raise ValueError(f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
 
@@ -261,9 +258,9 @@ def _voice_checks(raw_checks, p: Path) -> list[VoiceCheck]:
     for i, c in enumerate(raw_checks):
         if not isinstance(c, dict) or not c.get("pattern"):
             raise ScenarioError(f"{p}: voice check {i + 1} needs a `pattern` (a Python regex).")
-        try:
-            re.compile(str(c["pattern"]))
-        except re.error as exc:
+        try:            # compiled as the scores run it (core.safe_regex: length cap; matched with a time limit)
+            safe_regex.compile_pattern(str(c["pattern"]), safe_regex.flags_from_letters(str(c.get("flags", "i"))))
+        except PatternError as exc:
             raise ScenarioError(f"{p}: voice check {c.get('name') or i + 1} has an invalid regex ({exc}).") from exc
         tags = c.get("tags") or c.get("applies_to") or []
         checks.append(VoiceCheck(name=str(c.get("name") or f"check{i + 1}"), pattern=str(c["pattern"]),

@@ -10,12 +10,14 @@ import streamlit as st
 
 from core.prompts.edit import all_refs
 from ui import prompt_lab as V
+from ui import usecase_select
 from ui.common import page_setup
 
 page_setup("pl")
 S = V.page_state()
 lib = V.library(S)
-V.init(S, lib)
+uc = usecase_select.sidebar()        # ?usecase=NAME: its prompt set and question set
+V.init(S, lib, uc)
 V.sidebar(S, lib)
 n = int(S["n"])
 

@@ -1,20 +1,22 @@
 """Knowledge Base: ingest documents into a LanceDB collection, compare retrieval modes, answer with citations,
 evaluate retrieval. Thin page: the views are in ui/knowledge_base.py, the logic in core.rag (api.py, jobs.py) and
-the job panel in ui/jobs.py. Session keys start with "kb_"; the selected collection is in the URL
-(?collection=support). Opening the page never loads the embedder (no torch import).
+the job panel in ui/jobs.py. Session keys start with "kb_"; the selected use case and collection are in the URL
+(?usecase=tidewave&collection=support). Opening the page never loads the embedder (no torch import).
 """
 from __future__ import annotations
 
 import streamlit as st
 
 from ui import knowledge_base as kb
+from ui import usecase_select
 from ui.common import page_setup
 
 page_setup("kb")
 
 # first visit: the sample collection is indexed by a background job
 kb.ensure_sample()
-state, choices = kb.sidebar()
+uc = usecase_select.sidebar()        # ?usecase=NAME: its collection is the default one
+state, choices = kb.sidebar(uc)
 
 st.title("📚 Knowledge Base")
 st.caption("RAG gives the model facts it never saw: documents are split into chunks, embedded, stored in LanceDB, "

@@ -10,10 +10,12 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import fine_tune as ft
+from ui import usecase_select
 from ui.common import page_setup
 
 page_setup("ft")
 ft.init_state()
+uc = usecase_select.sidebar()        # ?usecase=NAME: its training dataset
 
 st.title("🎛️ Fine-Tune")
 st.caption("Teach the model the support voice with a LoRA adapter or a full fine-tune of every weight: check the "
@@ -21,7 +23,7 @@ st.caption("Teach the model the support voice with a LoRA adapter or a full fine
            "and export it for llama.cpp/Ollama.")
 t_data, t_train, t_runs, t_try = st.tabs(["Data", "Train", "Runs", "Try & export"])
 with t_data:
-    dataset = ft.data_tab()
+    dataset = ft.data_tab(uc)
 with t_train:
     ft.train_tab(dataset)
 with t_runs:

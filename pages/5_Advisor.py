@@ -13,6 +13,7 @@ import streamlit as st
 from core import advisor as ADV
 from core.errors import WorkbenchError
 from ui.common import page_setup, show_error
+from ui.safe import md
 
 page_setup("adv")
 ss = st.session_state
@@ -68,7 +69,7 @@ st.caption("Answer eight questions about your use case. The advice follows the s
            "first, retrieval when the model lacks knowledge, fine-tuning when prompting and retrieval cannot give "
            "the consistency you need. Then test it on your own questions in Compare.")
 if ss.get("adv_problem"):
-    st.warning(ss.pop("adv_problem"))
+    st.warning(md(ss.pop("adv_problem")))
 st.button("Fill in the Tidewave demo answers", key="adv_demo", on_click=use_demo,
           help="The shipped support-desk scenario: a fictional product, updated facts, cited answers, a fixed voice.")
 

@@ -259,7 +259,7 @@ def test_server_down_mid_run(data_dir, tmp_path):
         qs = _questions(tmp_path, [{"id": f"q{i}", "question": f"Question {i}?", "reference": "monthly"}
                                    for i in range(1, 4)])
         r = cli(["compare", "--questions", str(qs), "--approach", "p=model=double,backend=openai,prompt=zero_shot",
-                 "--json"], data_dir, timeout=600, **double.env)
+                 "--concurrency", "1", "--json"], data_dir, timeout=600, **double.env)   # one request at a time
         assert double.proc.wait(10) == 1                     # it really died
         out = json.loads(r.stdout)
         assert out["status"]["done"] + out["status"]["errors"] == 3 and out["status"]["errors"] == 2, out["status"]
@@ -271,6 +271,42 @@ def test_server_down_mid_run(data_dir, tmp_path):
         assert leftovers(data_dir) == []
     finally:
         double.close()
+
+
+@pytest.mark.slow
+def test_stream_cut_mid_answer(data_dir, tmp_path):
+    """The server stays up but every answer's stream stops after three chunks, without `data: [DONE]` (a proxy or
+    network cut): each answer is recorded as an error saying so -- never stored as a (partial) answer -- and the
+    run finishes."""
+    double = Double(tmp_path, "--cut-after", "3")
+    try:
+        qs = _questions(tmp_path, [{"id": f"q{i}", "question": f"Question {i}?", "reference": "monthly"}
+                                   for i in (1, 2)])
+        r = cli(["compare", "--questions", str(qs), "--approach", "p=model=double,backend=openai,prompt=zero_shot",
+                 "--json"], data_dir, timeout=600, **double.env)
+        out = json.loads(r.stdout)
+        assert out["status"]["errors"] == 2 and out["status"]["done"] == 0, out["status"]
+        recs = [json.loads(line) for line in (Path(out["dir"]) / "results.jsonl").read_text().splitlines()]
+        assert len(recs) == 2 and not any(rec["ok"] for rec in recs)
+        for rec in recs:
+            assert "without `data: [DONE]`" in rec["error"] and "incomplete" in rec["error"], rec["error"]
+        assert double.proc.poll() is None                    # the server did not die: the stream was cut
+        assert leftovers(data_dir) == []
+    finally:
+        double.close()
+
+
+def test_nested_json_line_in_a_question_file(data_dir, tmp_path):
+    """A question file line nested thousands deep is refused by line before anything runs (no RecursionError)."""
+    qs = tmp_path / "questions.jsonl"
+    qs.write_text(json.dumps({"id": "q1", "question": "Fine?"}) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    r = cli(["compare", "--questions", str(qs), "--approach", "p=model=double,backend=openai,prompt=zero_shot",
+             "--json"], data_dir, timeout=300)
+    assert r.returncode == 1, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert "line 2" in out["message"] and "nested too deeply" in out["message"], out
+    assert "RecursionError" not in r.stderr
+    assert not (data_dir / "compare").exists() or not list((data_dir / "compare").glob("*/spec.json"))
 
 
 # ---- two writers -------------------------------------------------------------------------------------------------

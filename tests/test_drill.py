@@ -98,7 +98,9 @@ def test_drill_end_to_end_through_the_cli(data_dir):
     assert res["collection"] == "support-drill" and res["document"] == "changelog.html"
     assert 0 < res["reingest_seconds"] < res["index_seconds"] + 60 and res["reingest_chunks"] > 0
     rows = {a["approach"]: a for a in res["approaches"]}
-    assert set(rows) == {"prompt_only", "prompt_rag", "fine_tuned", "fine_tuned_rag"}
+    assert set(rows) == {"prompt_only", "prompt_rag", "fine_tuned", "fine_tuned_rag", "retrieval_only"}
+    ref = rows["retrieval_only"]["questions"][0]
+    assert ref["before"] == "old" and ref["after"] in ("new", "both")          # retrieval alone sees the change
     rag = rows["prompt_rag"]["questions"][0]
     assert rag["context_before"] is None and rag["context_after"] is not None       # RAG's side, model-free
     assert rows["prompt_only"]["retrieved_new"] is None

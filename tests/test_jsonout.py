@@ -74,3 +74,62 @@ def test_invalid_schema_is_not_a_verdict_on_the_reply():
     assert S.json_valid('{"answer": "x"}', bad).value is None
     ok, err, _ = validate_json_output('{"answer": "x"}', bad)
     assert not ok and "schema itself is invalid" in err
+
+
+# ---- every JSON reader of untrusted text goes through core.jsonout.loads (issue 14) ------------------------------
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_loads_turns_recursion_into_not_json():
+    import json
+
+    from core.jsonout import loads
+    with pytest.raises(NotJSON, match="nested too deeply"):
+        loads(DEEP)
+    with pytest.raises(json.JSONDecodeError):       # plain bad JSON keeps its line and column
+        loads("{nope")
+    assert loads('{"a": [1]}') == {"a": [1]}
+
+
+@pytest.mark.parametrize("reply", [DEEP, '{"score": ' + DEEP + "}", "Grade: {" + DEEP[:50_000]])
+def test_judge_reply_nested_too_deeply_is_na_not_a_crash(reply):
+    from core.compare.judge import parse_judge_reply
+    s = parse_judge_reply(reply)
+    assert s.value is None and s.reason.startswith("judge "), s.reason
+
+
+def test_judge_score_nested_below_the_reader_limit_is_named_not_a_crash():
+    from core.compare.judge import parse_judge_reply
+    s = parse_judge_reply('{"score": ' + "[" * 900 + "]" * 900 + "}")
+    assert s.value is None and "integer 1-5" in s.reason and len(s.reason) < 200
+
+
+def test_schema_nested_too_deeply_is_a_clear_problem():
+    import json
+
+    from core.jsonout import schema_problem
+    deep_schema = json.loads('{"not": ' * 600 + "{}" + "}" * 600)     # readable, too deep to check
+    assert "nested too deeply" in (schema_problem(deep_schema) or "")
+    with pytest.raises(run.InvalidSchema, match="nested too deeply"):
+        run.parse_schema_text(DEEP)
+
+
+def test_prompt_files_nested_too_deeply_are_prompt_errors(tmp_path):
+    from core.errors import PromptError
+    from core.prompts.library import PromptLibrary, load_spec_file
+
+    for name, text in (("deep.json", DEEP), ("deep.yaml", "a: " + DEEP)):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(PromptError, match="nested too deeply|Cannot read"):
+            load_spec_file(tmp_path / name)
+    lib = PromptLibrary(tmp_path / "lib")
+    (tmp_path / "lib" / "p").mkdir(parents=True)
+    (tmp_path / "lib" / "p" / "labels.json").write_text(DEEP)
+    assert lib.labels_of("p") == {}                   # reported as unreadable, not a crash
+
+
+def test_ratings_line_nested_too_deeply_is_skipped_and_counted(tmp_path):
+    from core.compare import ratings as R
+    R.ratings_path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    R.ratings_path(tmp_path).write_text(DEEP + "\n")
+    assert R.history(tmp_path) == ([], 1)

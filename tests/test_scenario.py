@@ -110,3 +110,38 @@ def test_scenario_paths_are_relative_to_its_file(tmp_path):
     (tmp_path / "qs" / "set.jsonl").unlink()
     with pytest.raises(DatasetError, match="missing"):
         sc.questions()
+
+
+# ---- question / voice-check patterns: compiled by core.safe_regex, the same path the scores use ------------------
+def test_question_patterns_are_checked_like_the_scores_run_them(monkeypatch):
+    from core import safe_regex
+    from core.compare import scores
+
+    long_pattern = "a" * (safe_regex.MAX_PATTERN_CHARS + 1)
+    data = "\n".join(json.dumps(r) for r in [
+        {"id": "q1", "question": "Ok?", "patterns": ["monthly"]},
+        {"id": "q2", "question": "Too long?", "patterns": [long_pattern]},
+        {"id": "q3", "question": "Invalid?", "patterns": ["(unclosed"]}])
+    with pytest.raises(DatasetError) as err:
+        S.parse_questions(data, "set.jsonl")
+    problems = dict(err.value.problems)
+    assert sorted(problems) == [2, 3]
+    assert "characters long" in problems[2] and "not a valid regular expression" in problems[3]
+    # one compile path: what the loader accepted, the scores find in the same cache (no second compile)
+    calls = []
+    real = safe_regex._compile.__wrapped__
+    safe_regex._compile.cache_clear()
+    monkeypatch.setattr(safe_regex, "_compile", __import__("functools").lru_cache(maxsize=64)(
+        lambda p, f: calls.append((p, f)) or real(p, f)))
+    q = S.parse_questions(json.dumps({"id": "q1", "question": "Ok?", "patterns": ["month(ly)?"]}), "ok.jsonl")[0]
+    assert scores.patterns("It resets monthly.", q.patterns).value == 1.0
+    assert calls == [("month(ly)?", safe_regex.QUESTION_FLAGS)]
+
+
+def test_voice_check_pattern_over_the_cap_is_a_scenario_error(tmp_path):
+    from core import safe_regex
+    p = tmp_path / "scenario.yaml"
+    p.write_text("voice_checks:\n  - name: g\n    pattern: '" + "b" * (safe_regex.MAX_PATTERN_CHARS + 1) + "'\n",
+                 encoding="utf-8")
+    with pytest.raises(ScenarioError, match="invalid regex.*characters long"):
+        S.load_scenario(p)

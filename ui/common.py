@@ -106,10 +106,10 @@ def backend_picker(key_prefix: str, label: str = "Backend / model", container=No
         st.stop()
     names = [s.name for s in statuses]
     default = get_settings().backend
-    b = c.selectbox(f"{label}: backend", names, index=names.index(default) if default in names else 0,
+    b = c.selectbox(f"{escape_markdown(label)}: backend", names, index=names.index(default) if default in names else 0,
                     key=f"{key_prefix}_backend")
     models = [m.id for m in next(s for s in statuses if s.name == b).models]
-    m = c.selectbox(f"{label}: model", models, key=f"{key_prefix}_model") if models else ""
+    m = c.selectbox(f"{escape_markdown(label)}: model", models, key=f"{key_prefix}_model") if models else ""
     return b, m
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 from core.compare import approach as A
 from core.compare import runner
 from core.compare.cost import CostModel
-from core.scenario import Question, load_scenario, parse_questions, scenario_questions
+from core.scenario import Question, parse_questions
 from core.compare.scores import EXPLAIN, QUALITY_SCORES, RAG_SCORES
 from core.config import get_settings
 from core.errors import DatasetError, WorkbenchError
@@ -24,6 +24,7 @@ from core.llm.models import DEFAULT_MODEL, list_adapters
 from ui import safe
 from ui.common import get_backend, md_escape, show_error, show_usage
 from ui.jobs import job_panel
+from ui.usecase_select import current as usecase
 
 ss = st.session_state
 MODES = list(A.RAG_MODES)
@@ -62,7 +63,7 @@ def prompt_refs() -> list[str]:
 
 
 def model_options() -> list[str]:
-    opts = [DEFAULT_MODEL, A.LATEST_ADAPTER] + [a.model_id for a in list_adapters()]
+    opts = [DEFAULT_MODEL, A.LATEST_ADAPTER] + [a.model_id for a in list_adapters()] + [A.EXTRACTIVE_MODEL]
     return list(dict.fromkeys(opts))
 
 
@@ -79,8 +80,18 @@ def _next_uid() -> int:
 
 
 def set_preset() -> None:
-    sc = load_scenario()
-    ss.cmp_approaches = [_spec_to_state(s, _next_uid()) for s in A.classic_presets(sc.collection)]
+    """The classic approaches on the selected use case (for the demo: `compare --preset classic`)."""
+    from core.usecase import workspace
+
+    uc = usecase()
+    try:
+        specs = workspace.classic_approaches(workspace.get_usecase(uc.name))
+    except WorkbenchError as exc:
+        ss.cmp_preset_problem = str(exc)
+        specs = A.classic_presets(uc.collection)
+    _prompt_refs.clear()                   # a use case's prompts were just installed into the library
+    ss.cmp_approaches = [_spec_to_state(s, _next_uid()) for s in specs]
+    ss.cmp_usecase = uc.name
 
 
 REPEAT_TEMPERATURE = 0.7     # pre-set when the advisor asks for repeats (they need a temperature above 0)
@@ -92,10 +103,10 @@ def apply_prefill() -> None:
     from core import advisor as ADV
 
     try:
-        pre = ADV.take_prefill(ss, st.query_params, load_scenario().collection)
+        pre = ADV.take_prefill(ss, st.query_params, usecase().collection)
         specs = ADV.prefill_specs(pre) if pre else []
     except WorkbenchError as exc:
-        st.warning(f"The advisor's pre-filled comparison was ignored: {exc}")
+        st.warning(f"The advisor's pre-filled comparison was ignored: {md_escape(exc)}")
         return
     if not pre:
         return
@@ -125,6 +136,15 @@ def add_approach() -> None:
                               "rag": "off", "mode": "hybrid", "k": 4})
 
 
+def add_retrieval_only() -> None:
+    """The model-free reference column (extractive, cited) on the selected use case's collection."""
+    spec = A.retrieval_only_preset(usecase().collection)
+    names = {a["name"] for a in ss.cmp_approaches}
+    if spec.name in names:
+        return
+    ss.cmp_approaches.append(_spec_to_state(spec, _next_uid()))
+
+
 def remove_approach(uid: int) -> None:
     ss.cmp_approaches = [a for a in ss.cmp_approaches if a["uid"] != uid]
 
@@ -150,19 +170,23 @@ def current_specs() -> tuple[list[A.ApproachSpec], list[str]]:
     return specs, problems
 
 
-def _build_collection(sb, sc, cols: list[str]) -> list[str]:
-    """The scenario's collection, built by an ingest job (its panel in the sidebar) when it is missing."""
+def _build_collection(sb, uc, cols: list[str]) -> list[str]:
+    """The use case's collection, built by an ingest job (its panel in the sidebar) when it is missing."""
     from core.rag import jobs as ingest_jobs
 
     job_id = ss.get("cmp_build_job")
-    if sc.collection not in cols:
-        sb.info(f"The scenario's collection **{md_escape(sc.collection)}** is not built yet, so the RAG columns "
-                "cannot run.")
-        if not job_id and sb.button(f"Build collection '{sc.collection}'", key="cmp_build",
-                                    help="Ingest sample_docs/knowledge in a background job (about a minute on 2 "
-                                         "CPU cores)."):
+    if uc.collection not in cols:
+        sb.info(f"The {'scenario' if uc.builtin else 'use case'}'s collection **{md_escape(uc.collection)}** is not "
+                "built yet, so the RAG columns cannot run.")
+        if not job_id and sb.button(f"Build collection '{md_escape(uc.collection)}'", key="cmp_build",
+                                    help="Ingest the use case's documents in a background job (about a minute on 2 "
+                                         "CPU cores for the demo's)."):
             try:
-                job_id = ss.cmp_build_job = ingest_jobs.ensure_sample_job(retry_failed=True)
+                if uc.builtin:
+                    job_id = ss.cmp_build_job = ingest_jobs.ensure_sample_job(retry_failed=True)
+                else:
+                    job_id = ss.cmp_build_job = ingest_jobs.start_ingest_job(
+                        paths=[uc.scenario.knowledge_dir], collection=uc.collection, label=f"use case {uc.name}")
                 _collections.clear()
             except WorkbenchError as exc:
                 show_error(exc, sb)
@@ -188,12 +212,17 @@ def sidebar_builder() -> None:
     c1, c2 = sb.columns(2)
     c1.button("Classic 4", key="cmp_preset", on_click=set_preset, width="stretch",
               help="Prompt only (few-shot), prompt + RAG (guardrail), fine-tuned (zero-shot, newest adapter), "
-                   "fine-tuned + RAG - on the scenario's collection.")
+                   "fine-tuned + RAG - on the selected use case's collection, prompts and checks.")
     c2.button("➕ Add", key="cmp_add", on_click=add_approach, width="stretch",
               disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES)
+    sb.button("➕ Retrieval only (reference)", key="cmp_add_retrieval", on_click=add_retrieval_only,
+              width="stretch", disabled=len(ss.cmp_approaches) >= A.MAX_APPROACHES,
+              help="No model: the best-matching sentences of the retrieved chunks, cited. Shows what retrieval "
+                   "alone finds next to what the models make of it; never recommended.")
     models, prompts, cols = model_options(), prompt_refs(), collections()
-    sc = load_scenario()
-    cols = _build_collection(sb, sc, cols)
+    if ss.get("cmp_preset_problem"):
+        sb.warning(md_escape(ss.pop("cmp_preset_problem")))
+    cols = _build_collection(sb, usecase(), cols)
     if not list_adapters():
         sb.caption("No fine-tuned adapter yet: the fine-tuned columns show as unavailable — train one on the "
                    "Fine-Tune page.")
@@ -203,7 +232,7 @@ def sidebar_builder() -> None:
                                ("rag", a["rag"]), ("mode", a["mode"]), ("k", a["k"])):
             ss.setdefault(f"cmp_{u}_{field}", default)
         title = f"{ss[f'cmp_{u}_name']} · {ss[f'cmp_{u}_model']} · {ss[f'cmp_{u}_prompt']}"
-        with sb.expander(title + (" · RAG" if ss[f"cmp_{u}_rag"] != "off" else ""), expanded=False):
+        with sb.expander(md_escape(title) + (" · RAG" if ss[f"cmp_{u}_rag"] != "off" else ""), expanded=False):
             st.text_input("Name", key=f"cmp_{u}_name", max_chars=40)
             mopts = models if ss[f"cmp_{u}_model"] in models else models + [ss[f"cmp_{u}_model"]]
             st.selectbox("Model", mopts, key=f"cmp_{u}_model",
@@ -222,16 +251,17 @@ def sidebar_builder() -> None:
             st.button("Remove", key=f"cmp_{u}_remove", on_click=remove_approach, args=(u,))
     specs, problems = current_specs()
     for p in problems:
-        sb.error(p)
+        sb.error(md_escape(p))
     if specs:
         sb.caption("CLI equivalent:")
         sb.code("python -m core compare " + " ".join(f"--approach '{s.to_string()}'" for s in specs), language="bash")
 
 
 # ---- single question ---------------------------------------------------------------------------------------
-def _score_notes(question: Question, text: str, res: A.Resolved, retrieval: dict | None) -> list[str]:
-    """The scores a batch run would give this answer (same checks), as short notes."""
-    scored = runner.score_one(question, text, res, retrieval)
+def _score_notes(question: Question, text: str, res: A.Resolved, retrieval: dict | None,
+                 scenario=None) -> list[str]:
+    """The scores a batch run would give this answer (same checks: the use case's), as short notes."""
+    scored = runner.score_one(question, text, res, retrieval, scenario=scenario)
     notes = [f"{k}: {v.get('reason') or ''}" for k, v in scored["scores"].items() if v.get("value") is not None]
     if scored["quality"] is not None:
         notes.insert(0, f"quality {scored['quality']:.2f} (mean of the scores that apply, as in a batch run)")
@@ -241,8 +271,9 @@ def _score_notes(question: Question, text: str, res: A.Resolved, retrieval: dict
 def single_tab(specs: list[A.ApproachSpec]) -> None:
     st.caption("Ask one question; every approach answers side by side (one after another on the shared model), "
                "with the retrieved passages and the usage numbers under each answer.")
+    uc = usecase()
     try:
-        sq = scenario_questions()
+        sq = uc.question_set()
     except WorkbenchError:
         sq = []
     with st.form("cmp_single_form"):
@@ -262,12 +293,13 @@ def single_tab(specs: list[A.ApproachSpec]) -> None:
             st.error("Write a question (or pick one of the scenario's).")
             return
         q = picked if picked is not None and picked.question == question else Question("single", question)
-        run_single(specs, q, int(mt))
+        run_single(specs, q, int(mt), uc)
     elif ss.get("cmp_single"):
         show_single(ss.cmp_single)
 
 
-def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> None:
+def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int, uc=None) -> None:
+    sc = (uc or usecase()).scenario
     question = q.question
     out = {"question": question, "answers": {}}
     cols = st.columns(len(specs))
@@ -275,7 +307,7 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> Non
     for col, spec in zip(cols, specs):
         with col:
             st.markdown(f"**{md_escape(spec.name)}**")
-            st.caption(spec.kind)
+            st.caption(md_escape(spec.kind))
             rec = {"text": "", "usage": None, "retrieval": None, "error": None, "describe": ""}
             out["answers"][spec.name] = rec
             try:
@@ -283,16 +315,16 @@ def run_single(specs: list[A.ApproachSpec], q: Question, max_tokens: int) -> Non
                 rec["describe"] = res.describe()
                 if not res.available:
                     rec["error"] = f"Unavailable: {res.reason}"
-                    st.warning(rec["error"])
+                    st.warning(md_escape(rec["error"]))
                     continue
-                run = A.AnswerRun(res, question, get_backend(res.backend), load_scenario().raw)
+                run = A.AnswerRun(res, question, get_backend(res.backend), sc.raw)
                 with st.spinner("retrieving…" if res.rag else "thinking…"):
                     run.prepare()
                 box = st.container(border=True)
                 safe.stream(run, box)          # model output stays text (issue 14)
                 r = run.record
                 rec.update(text=r["answer"], usage=r["usage"], retrieval=r["retrieval"],
-                           notes=_score_notes(q, r["answer"], res, r["retrieval"]),
+                           notes=_score_notes(q, r["answer"], res, r["retrieval"], sc),
                            e2e={"ttft_s": r["ttft_s"], "latency_s": r["latency_s"], "retrieval_s": r["retrieval_s"]})
                 _answer_footer(rec)
             except WorkbenchError as exc:
@@ -314,13 +346,17 @@ def _answer_footer(rec: dict) -> None:
     for n in rec.get("notes", []):
         st.caption(md_escape(n))
     if rec.get("retrieval"):
-        with st.expander(f"Retrieved passages ({len(rec['retrieval']['chunks'])}, table "
-                         f"v{rec['retrieval'].get('table_version')})"):
-            for i, c in enumerate(rec["retrieval"]["chunks"], start=1):
+        r = rec["retrieval"]
+        prof = r.get("profile") or {}
+        if prof:
+            st.caption(md_escape("Context: " + A.describe_context(prof) + f", k={prof.get('k')}"))
+        label = "In the prompt" if r.get("context_selected") else "Retrieved passages"
+        with st.expander(f"{label} ({len(r['chunks'])}, table v{md_escape(r.get('table_version'))})"):
+            for i, c in enumerate(r["chunks"], start=1):
                 st.markdown(f"**[{i}]** {md_escape(c['source'])}")
-                st.text(c["text"][:800])
+                st.text((c.get("prompt_text") or c["text"])[:800])
     if rec.get("describe"):
-        st.caption(rec["describe"])
+        st.caption(md_escape(rec["describe"]))
 
 
 def show_single(data: dict) -> None:
@@ -330,7 +366,7 @@ def show_single(data: dict) -> None:
         with col:
             st.markdown(f"**{md_escape(name)}**")
             if rec.get("error"):
-                st.warning(rec["error"])
+                st.warning(md_escape(rec["error"]))
                 continue
             st.container(border=True).text(rec["text"] or "(empty answer)")
             _answer_footer(rec)
@@ -349,7 +385,10 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
     st.caption("Runs every approach on every question in a background process: you can leave this page; "
                "stop and resume keep every finished answer.")
     with st.form("cmp_batch_form"):
-        src = st.radio("Question set", ["Scenario questions", "Upload JSONL/CSV"], horizontal=True, key="cmp_src")
+        uc = usecase()
+        src = st.radio("Question set", ["Scenario questions", "Upload JSONL/CSV"], horizontal=True, key="cmp_src",
+                       format_func=lambda o: o if uc.builtin or o != "Scenario questions" else
+                       f"Questions of use case {uc.name}")
         up = st.file_uploader("Question file", type=["jsonl", "csv", "json"], key="cmp_upload",
                               help="JSONL lines {id, question, reference, tags, keywords, evidence, source} or a "
                                    "CSV with those columns; only `question` is required.")
@@ -383,7 +422,18 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
         name = c1.text_input("Run name", key="cmp_name", placeholder="e.g. guardrail v2 vs fine-tune")
         baseline = c2.selectbox("Baseline run", base_opts, key="cmp_base_new",
                                 help="Per question: better or worse than this run (same approach names).")
-        start = st.form_submit_button("Start batch", type="primary", disabled=bool(problems) or not specs)
+        default_backend = get_settings().backend
+        servers = sorted({s.backend or default_backend for s in specs
+                          if runner.serves_concurrently(s.backend or default_backend)})
+        c1, c2 = st.columns([1, 2])
+        concurrency = c1.number_input(
+            "Requests in flight", 1, runner.MAX_CONCURRENCY,
+            min(max(1, get_settings().compare_concurrency), runner.MAX_CONCURRENCY), key="cmp_concurrency",
+            disabled=not servers,
+            help="How many answers a server backend (Ollama, OpenAI-compatible: vLLM batches them) works on at "
+                 "once. The embedded model answers one at a time. CLI: --concurrency; default: "
+                 "WORKBENCH_COMPARE_CONCURRENCY.")
+        start = c2.form_submit_button("Start batch", type="primary", disabled=bool(problems) or not specs)
     if start:
         try:
             if src == "Upload JSONL/CSV":
@@ -395,7 +445,8 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                     return
                 questions, source = parse_questions(up.getvalue(), up.name), f"upload:{up.name}"
             else:
-                questions, source = scenario_questions(), "scenario"
+                questions = uc.question_set()
+                source = "scenario" if uc.builtin else f"usecase:{uc.name}"
             jb = "" if judge_backend == "(default)" else judge_backend
             run_id = runner.create_run(specs, questions, name=name, questions_source=source, limit=int(limit),
                                        max_tokens=int(max_tokens),
@@ -403,16 +454,18 @@ def batch_tab(specs: list[A.ApproachSpec], problems: list[str]) -> None:
                                               "backend": jb},
                                        temperature=None if temperature is None else float(temperature),
                                        seed=int(seed), repeats=int(repeats),
-                                       baseline=None if baseline == "(none)" else baseline)
+                                       concurrency=int(concurrency) if servers else None,
+                                       baseline=None if baseline == "(none)" else baseline,
+                                       scenario=uc.scenario)
             if ss.get("cmp_advice"):
                 from core import advisor as ADV
 
                 ADV.attach_advice(runner.run_dir(run_id), ss.pop("cmp_advice")["advice"])
             runner.start_worker(run_id)
             select_run(run_id)
-            st.toast(f"Run {run_id} started")
+            st.toast(f"Run {md_escape(run_id)} started")
         except DatasetError as exc:
-            st.error(str(exc))
+            st.error(md_escape(exc))
             if exc.problems:
                 st.dataframe(pd.DataFrame(exc.problems, columns=["line", "problem"]), hide_index=True)
             return
@@ -459,7 +512,7 @@ def _outcome(job) -> None:
 def run_controls(run_id: str) -> None:
     status = runner.read_status(runner.runs_root() / run_id)
     if not status:
-        st.warning(f"Run {run_id} cannot be read.")
+        st.warning(f"Run {md_escape(run_id)} cannot be read.")
         return
     active = status.get("state") in ("queued", "running") and not status.get("hold")
     c1, c2 = st.columns(2)
@@ -519,7 +572,7 @@ def results_tab(run, summary) -> None:
         return
     from core.compare.summary import TABLE_SCORES, approach_rows, diff_count_rows, matrix_rows, matrix_wide
 
-    st.caption(f"Run {run.run_id} · {run.state} · {summary['n_questions']} questions · "
+    st.caption(f"Run {md_escape(run.run_id)} · {md_escape(run.state)} · {summary['n_questions']} questions · "
                f"{run.status.get('done', 0)}/{run.status.get('total', 0)} answers")
     others = [r["run_id"] for r in runner.list_runs() if r["run_id"] != run.run_id]
     okey = f"cmp_baseline_override_{run.run_id}"
@@ -533,7 +586,7 @@ def results_tab(run, summary) -> None:
         ss[okey] = pick            # "(none)" is kept explicitly, so it can override the run's stored baseline
         st.rerun()
     if summary.get("baseline_error"):
-        st.warning(summary["baseline_error"])
+        st.warning(md_escape(summary["baseline_error"]))
     if c2.button("Mark as this run's baseline", key="cmp_mark_base", disabled=pick == "(none)",
                  help="Stored in the run, so the CLI and the report use it too."):
         runner.set_baseline(run.run_id, pick)
@@ -549,7 +602,7 @@ def results_tab(run, summary) -> None:
     st.caption("Means ignore answers where a score does not apply (shown as empty); n per score is in the report.")
     for s in summary["approaches"]:
         if s.errors:
-            with st.expander(f"{s.name}: {len(s.errors)} error(s)"):
+            with st.expander(f"{md_escape(s.name)}: {len(s.errors)} error(s)"):
                 st.dataframe(pd.DataFrame(s.errors, columns=["question", "error"]), hide_index=True)
     # matrix
     mrows = matrix_rows(run, summary.get("diff"))
@@ -602,17 +655,17 @@ def inspect_question(run) -> None:
             st.markdown(f"**{md_escape(a.name)}**")
             r = run.result(q.id, a.name, rep)
             if not a.available:
-                st.warning(f"Unavailable: {a.reason}")
+                st.warning(f"Unavailable: {md_escape(a.reason)}")
             elif r is None:
                 st.caption("not answered yet")
             elif not r.get("ok"):
-                st.error(r.get("error"))
+                st.error(md_escape(r.get("error")))
             else:
                 st.container(border=True).text(r.get("answer") or "(empty answer)")
                 st.dataframe(pd.DataFrame([{"score": k, "value": v.get("value"), "why": v.get("reason")}
                                            for k, v in (r.get("scores") or {}).items()]), hide_index=True)
                 st.caption(f"{r.get('latency_s', 0):.2f} s · {r.get('prompt_tokens')}+{r.get('completion_tokens')} "
-                           f"tokens · {r.get('prompt')} · {r.get('model_id')}")
+                           f"tokens · {md_escape(r.get('prompt'))} · {md_escape(r.get('model_id'))}")
 
 
 def charts_tab(run, summary) -> None:
@@ -657,20 +710,20 @@ def report_tab(run, summary) -> None:
     d = summary["decision"]
     ov = d.get("overall", {})
     if ov.get("winner"):
-        st.success(ov["text"])
-        st.caption(ov.get("rule", ""))
+        st.success(md_escape(ov["text"]))
+        st.caption(md_escape(ov.get("rule", "")))
     else:
-        st.info(ov.get("text", "No answers yet."))
+        st.info(md_escape(ov.get("text", "No answers yet.")))
     for key, title in (("accuracy", "Accuracy"), ("latency", "Latency"), ("cost", "Cost"),
                        ("maintenance", "Maintenance")):
         part = d.get(key)
         if not part:
             continue
-        st.subheader(f"{title} — {part['winner']}")
+        st.subheader(f"{title} — {md_escape(part['winner'])}")
         safe.text(part["text"])
         st.dataframe(pd.DataFrame(part["table"]), hide_index=True)
         for extra in part.get("extra", []):
-            st.caption(extra["caption"])
+            st.caption(md_escape(extra["caption"]))
             st.dataframe(pd.DataFrame(extra["rows"]), hide_index=True)
         if part.get("by_tag"):
             st.caption("Quality per question tag: mean [95% CI] (n)")
@@ -681,7 +734,7 @@ def report_tab(run, summary) -> None:
                                         "queries": b["queries"], "why": b["reason"]} for b in part["break_even"]]),
                          hide_index=True, column_config={"queries": st.column_config.NumberColumn(format="%,.0f")})
     for u in d.get("unavailable", []):
-        st.warning(f"{u['name']} could not run: {u['reason']}")
+        st.warning(f"{md_escape(u['name'])} could not run: {md_escape(u['reason'])}")
     st.subheader("Export for stakeholders")
     from core.compare import report
 
@@ -695,5 +748,5 @@ def report_tab(run, summary) -> None:
     c1.download_button("⬇ HTML report (charts included, works offline)", build("html"), f"compare-{run.run_id}.html",
                        "text/html", key="cmp_dl_html")
     c2.download_button("⬇ Markdown report", build("md"), f"compare-{run.run_id}.md", "text/markdown", key="cmp_dl_md")
-    st.caption(f"Built when you click (kept in {run.dir} as report.html / report.md until the run changes) · CLI: "
+    st.caption(f"Built when you click (kept in {md_escape(run.dir)} as report.html / report.md until the run changes) · CLI: "
                f"`python -m core report {run.run_id} --format html --out report.html`")

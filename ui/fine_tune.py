@@ -107,7 +107,7 @@ def _hf_tokenizer(base_model: str):
 # ---- the training job panel ------------------------------------------------------------------------------------
 def _details(job: joblayer.Job, live: bool) -> None:
     st_ = job.status
-    st.caption(f"Trainer: {st_.get('trainer') or '…'} on {st_.get('device') or '…'}. {st_.get('note') or ''}")
+    st.caption(f"Trainer: {safe.md(st_.get('trainer') or '…')} on {safe.md(st_.get('device') or '…')}. {safe.md(st_.get('note') or '')}")
     run = runner.Run(job.id, job.dir, {}, st_)
     rows = run.metrics
     h = views.headline(st_, rows)
@@ -132,13 +132,13 @@ def _outcome(job: joblayer.Job) -> None:
         final = st_.get("final") or {}
         st.success(f"Finished: {final.get('steps')} steps in {views.fmt_s(final.get('train_seconds'))}, loss "
                    f"{final.get('first_loss') or 0:.3f} → {final.get('last_loss') or 0:.3f}. Adapter "
-                   f"`{final.get('model_id') or final.get('adapter_dir')}` is ready in the Try & export tab "
+                   f"{safe.md(final.get('model_id') or final.get('adapter_dir'))} is ready in the Try & export tab "
                    "and in the Prompt Lab model list.")
         run_card(final, job.spec.get("method"), key=f"ft_card_{job.id}")
     elif job.state in ("failed", "interrupted") and job.error:
-        st.error(f"The job failed: {job.error}" if job.state == "failed" else job.error)
+        st.error(safe.md(f"The job failed: {job.error}" if job.state == "failed" else job.error))
     elif job.state == "cancelled":
-        st.warning(f"Cancelled: {job.message}")
+        st.warning(f"Cancelled: {safe.md(job.message)}")
 
 
 def training_panel(run_id: str | None) -> None:
@@ -152,18 +152,37 @@ def training_panel(run_id: str | None) -> None:
 
 
 # ---- Data tab ------------------------------------------------------------------------------------------------
-def data_tab() -> Dataset | None:
+def samples(uc=None) -> dict[str, Path]:
+    """The training files offered: the selected use case's dataset, or the demo's transcripts in three formats."""
+    if uc is None or uc.builtin:
+        return SAMPLES
+    return {f"Use case {uc.name}: training rows (chat messages)": uc.train}
+
+
+def data_tab(uc=None) -> Dataset | None:
+    """`uc`: the selected use case (ui.usecase_select): its train.chat.jsonl is the offered dataset."""
     s = get_settings()
+    own = uc is not None and not uc.builtin
+    if ss.get("ft_usecase", uc.name if uc else "") != (uc.name if uc else ""):
+        ss.pop("ft_sample", None)                  # another use case: its own files
+    ss.ft_usecase = uc.name if uc else ""
     source = st.radio("Training data", ["Sample transcripts", "Upload a file"], horizontal=True, key="ft_source",
-                      help="The sample is the scenario's support transcripts in Pip's brand voice.")
+                      format_func=lambda o: f"Use case {uc.name}" if own and o == "Sample transcripts" else o,
+                      help="The selected use case's training dataset (the demo's: the scenario's support "
+                           "transcripts in Pip's brand voice).")
+    ss.ft_data_path = None
     if source == "Sample transcripts":
-        avail = {k: v for k, v in SAMPLES.items() if v.is_file()}
+        avail = {k: v for k, v in samples(uc).items() if v.is_file()}
         if not avail:
-            st.warning("The sample transcripts are missing under sample_docs/finetune/: upload a file instead.")
+            st.warning(f"The use case {safe.md(uc.name)} has no training data yet: import past answers on the Use Case page, "
+                       "or upload a file." if own else
+                       "The sample transcripts are missing under sample_docs/finetune/: upload a file instead.")
             return None
         label = st.selectbox("Sample file", list(avail), key="ft_sample",
-                             help="The same transcripts in three formats, to show format detection.")
+                             help="The use case's train.chat.jsonl." if own else
+                             "The same transcripts in three formats, to show format detection.")
         data_bytes, name = avail[label].read_bytes(), avail[label].name
+        ss.ft_data_path = str(avail[label])
     else:
         up = st.file_uploader("JSONL or CSV (chat messages, Alpaca or ShareGPT rows)", type=["jsonl", "json", "csv"],
                               key="ft_upload", help=f"Up to {s.max_upload_mb} MB. One format per file.")
@@ -174,7 +193,7 @@ def data_tab() -> Dataset | None:
     try:
         ds = parse_bytes(data_bytes, name, max_mb=s.max_upload_mb)
     except DatasetError as exc:
-        st.error(str(exc))
+        st.error(safe.md(exc))
         return None
     spec = current_spec()
     count = preview = None
@@ -259,7 +278,7 @@ def train_tab(ds: Dataset | None) -> None:
                                help="Loads a complete spec; change any field below afterwards.")
     if preset != ss.get("ft_preset_loaded"):
         load_preset(preset)
-    cols[1].caption(PRESETS[preset].description)
+    cols[1].caption(safe.md(PRESETS[preset].description))
     st.radio("Method", METHODS, format_func=METHOD_LABELS.get, key="ft_method", horizontal=True,
              on_change=_method_changed,
              help="LoRA trains a small adapter on the frozen base; a full fine-tune trains all 134.5 M weights of "
@@ -278,9 +297,9 @@ def train_tab(ds: Dataset | None) -> None:
     except WorkbenchError as exc:
         spec, spec_error = None, exc
     data_name = ss.get("ft_data_name") or "FILE"
-    sample = SAMPLE_DOCS / "finetune" / data_name
-    data_path = str(sample.relative_to(SAMPLE_DOCS.parent)) \
-        if sample.is_file() and ss.get("ft_source") == "Sample transcripts" else data_name
+    picked = Path(ss.ft_data_path) if ss.get("ft_data_path") and ss.get("ft_source") == "Sample transcripts" else None
+    data_path = (str(picked.relative_to(SAMPLE_DOCS.parent)) if picked.is_relative_to(SAMPLE_DOCS) else str(picked)) \
+        if picked is not None else data_name
     if spec is not None:
         st.caption("Equivalent command line:")
         st.code(spec.cli_line(data=data_path, preset=preset), language="bash", wrap_lines=True)
@@ -299,7 +318,7 @@ def train_tab(ds: Dataset | None) -> None:
         try:
             run = runner.submit(spec.replace(data=data_path), ds)
             select_run(run.run_id)
-            st.toast(f"Started {run.run_id}")
+            st.toast(f"Started {safe.md(run.run_id)}")
             st.rerun()
         except WorkbenchError as exc:
             show_error(exc)
@@ -314,7 +333,7 @@ def runs_tab() -> None:
     runs = runner.list_runs()
     interrupted = [r.run_id for r in runs if r.state == "interrupted"]
     if interrupted:
-        st.warning(f"Interrupted (their process had died): {', '.join(interrupted)}")
+        st.warning(f"Interrupted (their process had died): {safe.md(', '.join(interrupted))}")
     if not runs:
         st.info("No runs yet: start one in the Train tab.")
         return
@@ -342,13 +361,14 @@ def runs_tab() -> None:
     final = run.status.get("final") or {}
     if final:
         full = final.get("method") == "full"
-        st.markdown(f"{'Model' if full else 'Adapter'}: `{final.get('adapter_dir')}`  \nsha256 "
-                    f"`{final.get('adapter_sha256')}`  \n{'GGUF model' if full else 'GGUF LoRA'}: "
-                    f"`{final.get('gguf_model' if full else 'gguf_lora', '–')}` · model id `{final.get('model_id', '–')}`")
+        st.markdown(f"{'Model' if full else 'Adapter'}: {safe.md(final.get('adapter_dir'))}  \nsha256 "
+                    f"{safe.md(final.get('adapter_sha256'))}  \n{'GGUF model' if full else 'GGUF LoRA'}: "
+                    f"{safe.md(final.get('gguf_model' if full else 'gguf_lora', '–'))} · model id "
+                    f"{safe.md(final.get('model_id', '–'))}")
         run_card(final, run.spec.get("method"), key="ft_runs_card")
     st.json(dict(run.spec), expanded=False)
     if run.status.get("error"):
-        st.error(run.status["error"])
+        st.error(safe.md(run.status["error"]))
 
 
 # ---- Try & export tab ----------------------------------------------------------------------------------------
@@ -362,6 +382,11 @@ def default_question() -> str:
 
 def default_system() -> str:
     from core.scenario import load_scenario
+    from ui.usecase_select import current
+
+    uc = current()
+    if not uc.builtin:
+        return uc.system_prompt
     try:
         return str(load_scenario().raw.get("system_prompt") or "")
     except WorkbenchError:
@@ -384,7 +409,7 @@ def _side_by_side(base_model: str, model_id: str, full: bool = False) -> None:
     for col, (label, mid) in zip(st.columns(2), [(f"Base · {base_model}", base_model),
                                                  (f"Fine-tuned · {model_id}", model_id)]):
         with col:
-            st.markdown(f"**{label}**")
+            st.markdown(f"**{safe.md(label)}**")
             try:
                 stream = backend.chat_stream(msgs, params, model=mid)
                 safe.stream(stream)
@@ -408,7 +433,7 @@ def _exports(run_id: str, full: bool = False) -> None:
     qtype = ec[2].selectbox("Merged type", ["Q8_0", "F16"], key="ft_qtype",
                             help="Never re-quantised to the base's Q4_1: that erases the fine-tune.")
     for col, (fmt, (label, key)) in zip(ec, formats.items()):
-        if col.button(label, key=key):
+        if col.button(safe.md(label), key=key):
             try:
                 export.start_job(run_id, fmt, qtype=qtype)
             except WorkbenchError as exc:
@@ -422,9 +447,9 @@ def _exports(run_id: str, full: bool = False) -> None:
                 job_panel(last["id"], key="ft_exp", show_log=last["state"] != "running")
             continue
         res = last["result"] or {}
-        st.markdown(f"**{fmt}** → `{res['path']}` ({res['size_bytes'] / 1e6:.2f} MB, {res['seconds']} s)")
+        st.markdown(f"**{safe.md(fmt)}** → {safe.md(res['path'])} ({res['size_bytes'] / 1e6:.2f} MB, {res['seconds']:g} s)")
         if res.get("note"):
-            st.caption(res["note"])
+            st.caption(safe.md(res["note"]))
         if fmt == "ollama":
             st.code(res["extra"].get("modelfile", ""), language="dockerfile")
             st.download_button("Download Modelfile", res["extra"].get("modelfile", ""), file_name="Modelfile",

@@ -12,6 +12,7 @@ from core.errors import WorkbenchError
 from core.llm.base import GenParams
 from core.scenario import load_scenario
 from ui import nav
+from ui.safe import md
 from ui.common import (backend_picker, backend_statuses, get_backend, key, page_setup, refresh_statuses,
                        show_error, show_text, show_usage, state)
 
@@ -36,15 +37,15 @@ def status_cards() -> None:
         with col.container(border=True):
             default = " · default" if status.name == default_backend else ""
             colour = "green" if status.reachable else "red"
-            st.markdown(f"**:{colour}[● {status.name}]**{default}")
-            st.caption(status.reason)
+            st.markdown(f"**:{colour}[● {md(status.name)}]**{default}")
+            st.caption(md(status.reason))
             if status.models:
-                st.markdown("\n".join(f"- `{m.id}`" for m in status.models[:8]))
+                st.markdown("\n".join(f"- {md(m.id)}" for m in status.models[:8]))
                 if len(status.models) > 8:
                     st.caption(f"… and {len(status.models) - 8} more")
             loaded = status.detail.get("loaded") if status.detail else None
             if loaded:
-                st.caption("Loaded: " + ", ".join(f"{m['model']} ({m['load_s']:.2f} s to load)" for m in loaded))
+                st.caption("Loaded: " + ", ".join(f"{md(m['model'])} ({m['load_s']:.2f} s to load)" for m in loaded))
             build = status.detail.get("build") if status.detail else None
             if build:
                 with st.expander("llama.cpp build (CPU features)"):
@@ -98,7 +99,7 @@ def quick_generate() -> None:
                 backend.load(model)
         report = backend.check_context(messages, params, model)
         if report.warn:
-            st.warning(report.message())
+            st.warning(md(report.message()))
         stream = backend.chat_stream(messages, params, model)
         with st.container(border=True, key=S.key("answer")):
             box = st.empty()
@@ -131,12 +132,12 @@ def tour() -> None:
         return
     product = sc.product or "a fictional SaaS product"
     st.markdown(
-        f"The sample data in `sample_docs/` is the support desk of **{product}**"
-        + (f" — {sc.description}" if sc.description else ".") + "\n\n"
+        f"The sample data in `sample_docs/` is the support desk of **{md(product)}**"
+        + (f" — {md(sc.description)}" if sc.description else ".") + "\n\n"
         f"1. **Prompt Lab** — try the prompts in `sample_docs/prompts/` (zero-shot, few-shot, chain-of-thought, "
         f"guardrails) and see what prompting alone gets you.\n"
         f"2. **Knowledge Base** — ingest `sample_docs/knowledge/` (Markdown, text, HTML, PDF, DOCX) into the "
-        f"`{sc.collection}` collection, then ask questions with retrieved context.\n"
+        f"{md(sc.collection)} collection, then ask questions with retrieved context.\n"
         f"3. **Fine-Tune** — train a LoRA adapter on the support transcripts in `sample_docs/finetune/` so the model "
         f"learns the house voice; it appears here as model `ft:<name>`.\n"
         f"4. **Compare** — run all three on the question set `sample_docs/eval/questions.jsonl` and read quality, "

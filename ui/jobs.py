@@ -42,12 +42,13 @@ def render(job: jobs.Job, *, key: str, title: str | None = None, live: bool = Fa
            details: Callable[[jobs.Job, bool], None] | None = None, outcome: Callable[[jobs.Job], None] | None = None,
            cancel_label: str = "Cancel", cancel_help: str | None = None, show_log: bool = True,
            progress_done: bool = False, show_items: bool = True) -> None:
-    """The panel for one job, from what its run folder says right now."""
+    """The panel for one job, from what its run folder says right now. `title`, `cancel_label`, `cancel_help`
+    and the strings `item_line` / `progress_text` return are Markdown: escape untrusted parts (ui.safe.md)."""
     kind = jobs.get_kind(job.kind)
     heading = title or md_escape(job.name)
     head = st.columns([4, 1])
     when = f" · {job.seconds:.0f} s" if job.started and job.active else ""
-    head[0].markdown(f"**{heading}** · {ICONS.get(job.state, '')} {job.state}{when}")
+    head[0].markdown(f"**{heading}** · {ICONS.get(job.state, '')} {md_escape(job.state)}{when}")
     if job.active:
         if job.cancel_requested:
             head[1].caption("Cancelling…")
@@ -83,11 +84,11 @@ def render(job: jobs.Job, *, key: str, title: str | None = None, live: bool = Fa
     if outcome:
         outcome(job)
     elif job.state == "failed":
-        st.error(f"The job failed: {job.error}")
+        st.error(f"The job failed: {md_escape(job.error)}")
     elif job.state == "interrupted":
-        st.warning(job.error or job.message)
+        st.warning(md_escape(job.error or job.message))
     elif job.state == "cancelled":
-        st.warning(f"Cancelled {ago(job.finished)}: {job.message}")
+        st.warning(f"Cancelled {ago(job.finished)}: {md_escape(job.message)}")
     if job.active:
         st.caption(f"Job {job.id} runs in its own process: refreshing or closing this tab does not stop it.")
     if show_log:

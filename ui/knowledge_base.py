@@ -70,7 +70,7 @@ def _panel_opts(highlight: bool) -> dict:
         n, results, when = len(ij.files), ij.results, ago(ij.finished)
         title = _title(ij)
         if ij.state in ("failed", "interrupted"):
-            st.error(f"{title} stopped {when}: {ij.error}")
+            st.error(f"{title} stopped {when}: {md_escape(ij.error)}")
         elif ij.state == "cancelled":
             st.warning(f"{title} was cancelled {when}; {ij.ok} of {n} files were ingested before that.")
         elif ij.active:
@@ -136,7 +136,7 @@ def sample_retry(state: KbState, choices: list[str]) -> None:
         return
     last = jobs.list_jobs(state.sample_name, limit=1)
     if last and last[0].state in ("failed", "cancelled", "interrupted"):
-        st.error(f"Indexing the sample documents failed: {last[0].error}" if last[0].state != "cancelled"
+        st.error(f"Indexing the sample documents failed: {md_escape(last[0].error)}" if last[0].state != "cancelled"
                  else "Indexing the sample documents was cancelled.")
         if st.button("Index the sample docs", type="primary", key="kb_sample_retry"):
             try:
@@ -147,20 +147,44 @@ def sample_retry(state: KbState, choices: list[str]) -> None:
 
 
 # ---- sidebar -----------------------------------------------------------------------------------------------------
-def sidebar() -> tuple[KbState, list[str]]:
+def _follow_usecase(uc) -> tuple[str, Path] | None:
+    """The selected use case's collection and question set (None for the demo: the sample's). When another use
+    case is picked, the collection chosen before is forgotten so the new one's shows."""
+    if ss.get("kb_usecase", uc.name) != uc.name:
+        for k in ("kb_collection", "kb_collection_select", "kb_pending_collection", "kb_eval_path"):
+            ss.pop(k, None)
+        if "collection" in st.query_params:
+            del st.query_params["collection"]
+    ss.kb_usecase = uc.name
+    if uc.builtin:
+        return None
+    return uc.collection, uc.questions
+
+
+def sidebar(uc=None) -> tuple[KbState, list[str]]:
+    """`uc`: the selected use case (ui.usecase_select); its collection is the default one, listed even before
+    its first ingest, and its question set fills the evaluation's question file."""
     sample_name, sample_folder, sample_questions = api.sample_paths()
+    own = _follow_usecase(uc) if uc is not None else None
+    home = own[0] if own else sample_name           # the collection shown when none was chosen
+    if own:
+        sample_questions = own[1]
     collections = api.list_collections()
     names = [c.name for c in collections]
     indexing = sorted({j.collection for j in jobs.active_jobs()} - set(names))   # first ingest running
     choices = names + indexing
+    unbuilt = own[0] if own and own[0] not in choices else None
+    if unbuilt:
+        choices.append(unbuilt)
     with st.sidebar:
         st.header("Collection")
         wanted = (st.query_params.get("collection") or ss.get("kb_collection")
-                  or (sample_name if sample_name in choices else None))
+                  or (home if home in choices else None))
         if choices:
             idx = choices.index(wanted) if wanted in choices else 0
             current = st.selectbox("Collection", choices, index=idx, key="kb_collection_select",
-                                   format_func=lambda c: c + (" (being indexed…)" if c in indexing else ""),
+                                   format_func=lambda c: c + (" (being indexed…)" if c in indexing else
+                                                              " (not indexed yet)" if c == unbuilt else ""),
                                    help="Each collection is its own LanceDB table set; questions are answered from it.")
         else:
             current = None
@@ -231,7 +255,7 @@ def documents_tab(s: KbState) -> None:
         st.info("Create a collection in the sidebar first.")
         return
     current = s.current
-    st.subheader(f"Add documents to “{current}”")
+    st.subheader(f"Add documents to “{md_escape(current)}”")
     with st.form("kb_upload_form", clear_on_submit=True):
         files = st.file_uploader("Files", type=UPLOAD_TYPES, accept_multiple_files=True, key="kb_files",
                                  help="txt, md, html, pdf or docx; up to 50 MB each. An unchanged file is not "
@@ -256,7 +280,7 @@ def documents_tab(s: KbState) -> None:
         if path is not None:
             from core.rag.loaders import expand_paths
             if not expand_paths([path]):
-                st.warning(f"No supported files under {path}.")
+                st.warning(f"No supported files under {md_escape(path)}.")
             else:
                 start_job(paths=[path], collection=current, chunker=s.chunker, chunk_size=s.size, overlap=s.overlap)
 
@@ -291,7 +315,7 @@ def documents_tab(s: KbState) -> None:
     if c2.button("🗑 Delete document", key="kb_delete", help="Removes its chunks from this collection's index."):
         try:
             n = api.delete_document(current, sel)
-            st.toast(f"Deleted {sel} ({n} chunks).")
+            st.toast(f"Deleted {md_escape(sel)} ({n} chunks).")
             st.rerun()
         except WorkbenchError as exc:
             show_error(exc)
@@ -353,21 +377,45 @@ def linked_answer(text: str, n: int) -> str:
     return "".join(out)
 
 
+def context_caption(res) -> str:
+    """One line: which RAG profile built the context (plain text; shown escaped)."""
+    prof = res.profile or {}
+    if not prof:
+        return ""
+    if res.context_selected:
+        how = (f"selected sentences of the retrieved chunks, at most {prof.get('max_sentences')} within "
+               f"{prof.get('budget_tokens')} tokens")
+    else:
+        how = "whole chunks"
+    return f"Context: {prof.get('name')} profile · k={prof.get('k')} retrieved · {how}."
+
+
 def show_answer(res) -> None:
     st.markdown(linked_answer(res.text, res.chunks_used))
     for p in res.citations.problems:
-        st.warning(p)
+        st.warning(md_escape(p))
     if res.citations.ok:
         st.success(f"Cites {', '.join(f'[{n}]' for n in res.citations.cited)} — all among the retrieved chunks.")
     show_usage(res.usage)
-    st.caption(f"Read table version {res.table_version} of “{res.retrieval.collection}” ({res.retrieval.mode}, "
-               f"{res.chunks_used} chunks in the prompt) · {res.backend}/{res.model} · prompt “{res.prompt}”. "
-               f"Reproduce: python -m core ask \"…\" --collection {res.retrieval.collection} --version {res.table_version}")
+    st.caption(f"Read table version {res.table_version} of “{md_escape(res.retrieval.collection)}” ({md_escape(res.retrieval.mode)}, "
+               f"{res.chunks_used} chunks in the prompt) · {md_escape(res.backend)}/{md_escape(res.model)} · prompt “{md_escape(res.prompt)}”. "
+               f"Reproduce: python -m core ask \"…\" --collection {md_escape(res.retrieval.collection)} --version {res.table_version}")
+    cap = context_caption(res)
+    if cap:
+        safe.text(cap)
     st.markdown("##### Sources")
-    for i, c in enumerate(res.retrieval.chunks[: res.chunks_used], start=1):
+    snippets = list(res.snippets) if res.context_selected else []
+    for i, c in enumerate(res.prompt_chunks, start=1):
         cited = " (cited)" if i in res.citations.cited else ""
         st.subheader(f"[{i}] {md_escape(c.source)} · chunk {c.position}{cited}", anchor=f"kb-cite-{i}", divider=False)
-        st.code(c.text, language=None, wrap_lines=True)
+        if i <= len(snippets):
+            st.caption("In the prompt (the sentences the context selection kept):")
+            for sent in snippets[i - 1].sentences:
+                safe.text(f"• {sent}")
+            with st.expander("Whole retrieved chunk"):
+                st.code(c.text, language=None, wrap_lines=True)
+        else:
+            st.code(c.text, language=None, wrap_lines=True)
 
 
 def ask_tab(s: KbState) -> None:
@@ -378,16 +426,21 @@ def ask_tab(s: KbState) -> None:
     with st.form("kb_ask_form"):
         question = st.text_area("Question", key="kb_question", height=80,
                                 placeholder="e.g. How much does an SMS top-up pack cost?")
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         mode = c1.selectbox("Retrieval mode", list(api.MODES), index=2, key="kb_ask_mode")
-        k_ans = c2.slider("Chunks in the prompt", 1, 8, 4, key="kb_ask_k",
+        k_ans = c2.slider("Chunks retrieved", 1, 8, 4, key="kb_ask_k",
                           help="The embedded model has a 2048-token window: ~4 chunks of 200 tokens fit.")
+        prof = c3.selectbox("Context", ["backend's default", "embedded", "server"], key="kb_ask_profile",
+                            help="embedded: the sentences that best match the question, under a small token budget "
+                                 "(what a 135M model can read); server: whole chunks. The default follows the "
+                                 "backend that answers.")
         ask = st.form_submit_button("Answer", type="primary")
     if ask:
         try:
             embedder(s.info.embedder)
             stream = api.answer(question, s.current, backend=get_backend(backend), model=model or None, mode=mode,
-                                k=int(k_ans), stream=True)
+                                k=int(k_ans), stream=True,
+                                profile=None if prof == "backend's default" else prof)
             holder = st.empty()
             with holder.container():
                 safe.stream(stream)

@@ -11,7 +11,6 @@ from core.prompts.library import PromptLibrary
 from core.prompts.run import (Variant, all_variables, batch_figure, batch_summary, cli_line, param_overrides, prepare,
                               run_batch, stream_variants)
 from core.prompts.spec import PromptSpec
-from core.scenario import scenario_questions
 from ui.common import PageState, backend_picker, get_backend, md_escape as md, show_error, show_text, show_usage, state
 
 LABELS = ["A", "B", "C", "D"]
@@ -70,11 +69,30 @@ def on_pick(i: int) -> None:
     sync_query_params(S)
 
 
-def init(S: PageState, lib: PromptLibrary) -> None:
-    if S.get("init"):
+def usecase_refs(uc) -> list[str]:
+    """A use case's prompt set as library refs (installed into the library as `NAME__prompt`); [] for the demo
+    (its prompts are the starters) or when a prompt file does not parse (shown as a warning)."""
+    from core.usecase import workspace
+
+    if uc is None or uc.builtin:
+        return []
+    try:
+        return list(workspace.install_prompts(workspace.get_usecase(uc.name)).values())
+    except WorkbenchError as exc:
+        st.warning(f"The prompts of use case {md(uc.name)} could not be loaded: {md(exc)}")
+        return []
+
+
+def init(S: PageState, lib: PromptLibrary, uc=None) -> None:
+    """Load the columns once per session and use case: the URL's ?variants=, else the use case's prompt set, else
+    the starters. Picking another use case loads its prompt set."""
+    name = uc.name if uc is not None else ""
+    switched = S.get("usecase", name) != name
+    S["usecase"] = name
+    if S.get("init") and not switched:
         return
-    defaults = edit.default_refs(lib)
-    wanted = [r for r in st.query_params.get("variants", "").split(",") if r.strip()]
+    defaults = usecase_refs(uc) or edit.default_refs(lib)
+    wanted = [] if switched else [r for r in st.query_params.get("variants", "").split(",") if r.strip()]
     refs = wanted or defaults
     S["n"] = min(4, max(2, len(refs) if wanted else 3))
     for i in range(4):
@@ -92,6 +110,9 @@ def init(S: PageState, lib: PromptLibrary) -> None:
                 load_into(S, i, PromptSpec(name=f"variant_{LABELS[i].lower()}", system="You are a helpful assistant.",
                                            template="{question}"), "")
     S["init"] = True
+    if switched:
+        S.pop("results")
+        sync_query_params(S)
 
 
 def reset_to_starters() -> None:
@@ -120,8 +141,10 @@ def saved_spec(S: PageState, i: int) -> PromptSpec | None:
 
 
 def questions() -> list[dict]:
-    """The scenario's question set as table rows (core.scenario's strict parser; a bad file shows its error)."""
-    return [q.to_dict() for q in scenario_questions()]
+    """The selected use case's question set as table rows (strict parser; a bad file shows its error)."""
+    from ui.usecase_select import current
+
+    return [q.to_dict() for q in current().question_set()]
 
 
 # ---- sidebar ----------------------------------------------------------------------------------------------------
@@ -132,12 +155,12 @@ def sidebar(S: PageState, lib: PromptLibrary) -> None:
                   help="How many prompt variants to edit and run together.")
         st.button("Load starter prompts", on_click=reset_to_starters, width="stretch",
                   help="Zero-shot, few-shot, guardrail... from the prompt library into the columns.")
-        st.caption(f"Library: `{lib.root}` · {len(lib.names())} prompts")
+        st.caption(f"Library: {md(lib.root)} · {len(lib.names())} prompts")
         bad = lib.errors()
         if bad:
             with st.expander(f"⚠️ {len(bad)} unreadable file(s) in the library", expanded=False):
                 for path, msg in bad:
-                    st.caption(f"{path.parent.name}/{path.name}: {msg}")
+                    st.caption(f"{md(path.parent.name)}/{md(path.name)}: {md(msg)}")
 
 
 # ---- playground ---------------------------------------------------------------------------------------------------
@@ -145,7 +168,7 @@ def variant_editor(S: PageState, i: int, refs: list[str]):
     """One column's editor. Returns (spec or None, error or None, (backend, model))."""
     st.subheader(f"Variant {LABELS[i]}")
     if column(S, i, "load_error"):
-        st.warning(S.pop((i, "load_error")))
+        st.warning(md(S.pop((i, "load_error"))))
     options = list(refs)
     if column(S, i, "ref") and column(S, i, "ref") not in options:
         options.insert(0, column(S, i, "ref"))
@@ -203,17 +226,18 @@ def inputs(S: PageState, specs: dict[int, PromptSpec]) -> dict[str, str]:
             if idx:
                 S["var_question"] = qs[idx - 1]["question"]
 
-        st.selectbox("Fill {question} from the scenario's question set", q_labels, key=S.key("question_pick"),
-                     on_change=on_question, help="sample_docs/eval/questions.jsonl")
+        st.selectbox("Fill {question} from the use case's question set", q_labels, key=S.key("question_pick"),
+                     on_change=on_question, help="The selected use case's questions (the demo's: "
+                                                 "sample_docs/eval/questions.jsonl)")
     if any("context" in s.variables() for s in specs.values() if edit.parses(s)):
         var_names.append("context")
     var_cols = st.columns(max(1, min(3, len(var_names)))) if var_names else []
     for k, name in enumerate(var_names):
         S.setdefault(("var", name), "")
         var_cols[k % len(var_cols)].text_area(
-            f"{{{name}}}" + (" (optional)" if name == "context" else ""), key=S.key("var", name), height=68,
+            f"{{{md(name)}}}" + (" (optional)" if name == "context" else ""), key=S.key("var", name), height=68,
             help="Retrieved passages go here on the RAG page; paste some to try a RAG prompt by hand."
-            if name == "context" else f"Value of {{{name}}} in the templates.")
+            if name == "context" else f"Value of {{{md(name)}}} in the templates.")
     return {name: S.get(("var", name), "") for name in var_names if S.get(("var", name), "").strip()}
 
 
@@ -235,7 +259,7 @@ def output_header(S: PageState, i: int, spec: PromptSpec, target: tuple[str, str
                         text=f"Context: {pre.prompt_tokens} prompt + {pre.params.max_tokens} max "
                              f"= {pre.needed_tokens}/{pre.n_ctx} tokens")
         if pre.warning:
-            st.warning(pre.warning)
+            st.warning(md(pre.warning))
     except WorkbenchError as exc:
         show_error(exc)
     saved = saved_spec(S, i)
@@ -254,7 +278,7 @@ def show_result(slot, res) -> None:
     status, text_box, below = slot
     if res.error:
         status.empty()
-        below.error(res.error)
+        below.error(md(res.error))
         return
     status.caption(f"✓ done in {res.usage.latency_s:.2f} s" if res.usage else "✓ done")
     show_text(res.text, text_box)
@@ -265,7 +289,7 @@ def show_result(slot, res) -> None:
         if res.json_ok is True:
             st.success("JSON valid ✓ (matches the schema)")
         elif res.json_ok is False:
-            st.error(f"JSON invalid: {res.json_error}")
+            st.error(f"JSON invalid: {md(res.json_error)}")
 
 
 def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, run_clicked: bool) -> None:
@@ -291,7 +315,7 @@ def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, r
             runnable.append((i, prepare(_variant(S, i, specs[i], targets[i]), variables,
                                         get_backend(targets[i][0]))))
         except WorkbenchError as exc:
-            slots[i][2].error(str(exc))
+            slots[i][2].error(md(exc))
     texts = {i: "" for i, _ in runnable}
     order = [i for i, _ in runnable]
     for ev in stream_variants([p for _, p in runnable]):
@@ -311,8 +335,8 @@ def outputs(S: PageState, n: int, specs: dict, targets: dict, variables: dict, r
 
 # ---- batch --------------------------------------------------------------------------------------------------------
 def batch_tab(S: PageState, n: int, specs: dict, targets: dict, variables: dict) -> None:
-    st.caption("Run variants over the scenario's question set (sample_docs/eval/questions.jsonl), one input after "
-               "another, and compare latency and token cost.")
+    st.caption("Run variants over the selected use case's question set (the demo's: sample_docs/eval/questions.jsonl), "
+               "one input after another, and compare latency and token cost.")
     try:
         all_q = questions()
     except WorkbenchError as exc:
@@ -336,7 +360,7 @@ def batch_tab(S: PageState, n: int, specs: dict, targets: dict, variables: dict)
 
             def progress(k, tot, rec, lab=lab):
                 counter[0] += 1
-                bar.progress(min(1.0, counter[0] / total), text=f"Variant {lab}: {k}/{tot} — {rec['input'][:60]}")
+                bar.progress(min(1.0, counter[0] / total), text=f"Variant {lab}: {k}/{tot} — {md(rec['input'][:60])}")
 
             try:
                 records += run_batch(_variant(S, i, specs[i], targets[i]), all_q, get_backend(targets[i][0]),

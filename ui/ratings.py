@@ -13,6 +13,7 @@ import streamlit as st
 from core.compare import ratings as R
 from core.compare.evidence import answer_id, load_run_dir
 from core.errors import WorkbenchError
+from ui.safe import md
 
 NO = "—"
 
@@ -76,9 +77,9 @@ def ratings_panel(run_dir, answers, key: str = "rate") -> None:
             R.add_rating(run_dir, aid, rater, None if verdict == NO else verdict, None if grade == NO else int(grade),
                          note)
         except WorkbenchError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
-            st.toast(f"Rating of {it['qid']} · {it['approach']} saved")
+            st.toast(f"Rating of {md(it['qid'])} · {md(it['approach'])} saved")
             rated = set(mine) | {aid}
             nxt = next((x for x in ids[i + 1:] + ids[:i] if x not in rated), None)
             if nxt:
@@ -92,7 +93,7 @@ def ratings_panel(run_dir, answers, key: str = "rate") -> None:
         run = load_run_dir(run_dir)
         rep = R.judge_report(run)
     except WorkbenchError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     if rep["ratings"]:
         st.text(rep["text"])

@@ -1,17 +1,19 @@
 """Views of the Use Case page: pick or create a use case, import past answers, accept derived checks, generate
-candidate questions, review them, and the first comparison's command line. All logic is in core.usecase.
+candidate questions (a background job), review them, and run the first comparison (a Compare job). All logic is
+in core.usecase.
 
 Untrusted text (file names, documents, answers, questions) is only shown through st.text, st.code, st.dataframe
 and st.data_editor cells, never as Markdown. Session keys start with "uc_".
 """
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
+from core.config import PROJECT_ROOT
 from core.errors import WorkbenchError
-from ui.common import show_error
+from ui.common import md_escape, show_error
+from ui.jobs import job_panel
+from ui.safe import md
 
 ss = st.session_state
 STATUS_ICON = {"pending": "⏳", "accepted": "✅", "rejected": "❌"}
@@ -19,22 +21,10 @@ STATUS_ICON = {"pending": "⏳", "accepted": "✅", "rejected": "❌"}
 
 # --- pick / create ------------------------------------------------------------------------------------------------
 def pick_usecase():
-    """The selected use case (?usecase=NAME in the URL, shared with the other pages later)."""
-    from core.usecase import workspace
+    """The selected use case: the sidebar selector every page shares (ui.usecase_select, ?usecase=NAME)."""
+    from ui import usecase_select
 
-    ucs = workspace.list_usecases()
-    names = [u.name for u in ucs]
-    nxt = ss.pop("uc_select_next", None)
-    if nxt in names:                                   # just created or copied
-        ss["uc_name"] = nxt
-    elif ss.get("uc_name") not in names:               # first visit: the URL decides
-        q = st.query_params.get("usecase")
-        ss["uc_name"] = q if q in names else names[0]
-    labels = {u.name: f"{u.name} — {u.title}" + (" (read-only demo)" if u.read_only else "") for u in ucs}
-    name = st.selectbox("Use case", names, key="uc_name", format_func=lambda n: labels.get(n, n))
-    if st.query_params.get("usecase") != name:
-        st.query_params["usecase"] = name
-    return next(u for u in ucs if u.name == name)
+    return usecase_select.select()
 
 
 def new_usecase_form() -> None:
@@ -104,7 +94,7 @@ def documents_view(uc) -> None:
     from core.usecase import workspace
 
     files = workspace.knowledge_files(uc)
-    st.write(f"**{len(files)} document(s)** in the use case, collection `{uc.collection}`.")
+    st.write(f"**{len(files)} document(s)** in the use case, collection {md(uc.collection)}.")
     if files:
         st.dataframe([{"document": f.relative_to(uc.file("knowledge")).as_posix(), "bytes": f.stat().st_size}
                       for f in files], hide_index=True, width="stretch", height=min(35 * len(files) + 38, 250))
@@ -143,7 +133,7 @@ def ingest_status(job_id: str) -> None:
             if not r.get("ok"):
                 st.text(f"{r.get('file')}: {r.get('error')}")
     else:
-        st.error(f"Indexing {job.state}.")
+        st.error(f"Indexing {md(job.state)}.")
         st.text(job.error or job.message)
 
 
@@ -153,7 +143,7 @@ def answers_view(uc) -> None:
 
     if uc.has("answers"):
         st.write(f"**{len(workspace.read_jsonl(uc.file('answers')))} past answers** imported; "
-                 f"training dataset: `{uc.file('train').name}`.")
+                 f"training dataset: {md(uc.file('train').name)}.")
     if uc.read_only:
         st.info("The demo's training data is the 192 Tidewave transcripts (sample_docs/finetune/).")
         return
@@ -233,7 +223,7 @@ def checks_view(uc) -> None:
     st.write("Proposed from the past answers (seen in ≥ 90% of them):")
     chosen = []
     for p in proposals:
-        label = f"{p['name']}: {p['matched']}/{p['total']} answers ({p['support'] * 100:.0f}%)"
+        label = f"{md(p['name'])}: {p['matched']}/{p['total']} answers ({p['support'] * 100:.0f}%)"
         if st.checkbox(label, value=True, key=f"uc_chk_{uc.name}_{p['name']}"):
             chosen.append(p["name"])
         st.code(p["pattern"], language=None)
@@ -246,22 +236,31 @@ def checks_view(uc) -> None:
 
 
 # --- candidates ---------------------------------------------------------------------------------------------------
-class ProgressReport:
-    """core.jobs' Reporter interface drawn as a progress bar (generation runs in the page for now)."""
+def _generation_outcome(job) -> None:
+    res = job.result or {}
+    if job.state == "succeeded":
+        st.success(f"{int(res.get('candidates') or 0)} new candidate(s) ({md(res.get('generator', '?'))}) from "
+                   f"{int(res.get('chunks_done') or 0)} chunk(s) in {job.seconds:.1f} s.")
+        if res.get("errors"):
+            st.warning(f"{len(res['errors'])} chunk(s) failed:")
+            st.dataframe(res["errors"], hide_index=True, width="stretch")
+    elif job.state == "cancelled":
+        st.warning(md_escape(job.message))
+    elif job.state in ("failed", "interrupted"):
+        st.error(md_escape(job.error or job.message))
 
-    def __init__(self):
-        self.bar = st.progress(0.0, text="starting")
 
-    def __call__(self, *, force: bool = False, check: bool = True, **fields) -> None:
-        p = fields.get("progress")
-        if isinstance(p, (int, float)):
-            self.bar.progress(min(1.0, max(0.0, float(p))), text=str(fields.get("message", ""))[:120])
+def generation_panel(uc) -> None:
+    """The newest generation job of the use case: live progress, log, cancel (ui/jobs.py's panel)."""
+    from core.usecase import questions
 
-    def cancel_requested(self) -> bool:
-        return False
-
-    def check(self) -> None:
-        return None
+    job_id = ss.get(f"uc_gen_job_{uc.name}")
+    if not job_id:
+        last = questions.latest_job(uc.name)
+        job_id = last.id if last is not None else None
+    job_panel(job_id, key=f"uc_gen_{uc.name}", title=f"Question generation for {md_escape(uc.name)}",
+              outcome=_generation_outcome, show_items=False, cancel_help="Stops after the current chunk; the "
+              "candidates made so far are kept.")
 
 
 def generate_view(uc) -> None:
@@ -278,19 +277,23 @@ def generate_view(uc) -> None:
     backend = c2.selectbox("Backend (llm)", backend_names(), key=f"uc_gen_backend_{uc.name}")
     per_chunk = c3.number_input("Per chunk", 1, 10, 3, key=f"uc_gen_per_{uc.name}")
     model = c2.text_input("Model (llm, optional)", key=f"uc_gen_model_{uc.name}")
-    if st.button("Generate candidate questions", type="primary", key=f"uc_gen_btn_{uc.name}"):
-        spec = {"usecase": uc.name, "generator": gen, "backend": backend if gen != "extractive" else "",
-                "model": model, "per_chunk": int(per_chunk), "timeout_s": 60}
+    try:
+        spec = questions.job_spec(uc.name, gen, backend=backend if gen != "extractive" else "", model=model.strip(),
+                                  per_chunk=int(per_chunk))
+    except WorkbenchError as exc:
+        show_error(exc)
+        return
+    last = questions.latest_job(uc.name)
+    busy = last is not None and last.active
+    if st.button("Generate candidate questions", type="primary", key=f"uc_gen_btn_{uc.name}", disabled=busy,
+                 help="Runs as a background job in its own process: you can leave the page meanwhile."):
         try:
-            t0 = time.perf_counter()
-            res = questions.run(spec, ProgressReport())
-            st.success(f"{res['candidates']} new candidate(s) ({res['generator']}) from {res['chunks_done']} chunk(s) "
-                       f"in {time.perf_counter() - t0:.1f} s.")
-            if res["errors"]:
-                st.warning(f"{len(res['errors'])} chunk(s) failed:")
-                st.dataframe(res["errors"], hide_index=True, width="stretch")
+            ss[f"uc_gen_job_{uc.name}"] = questions.start_job(spec).id
         except WorkbenchError as exc:
             show_error(exc)
+    st.caption("The same from a terminal (in the foreground, progress on stderr):")
+    st.code(questions.cli_line(spec), language="bash")
+    generation_panel(uc)
 
 
 def _cell_list(v) -> list[str]:
@@ -402,8 +405,40 @@ def comparison_view(uc) -> None:
     if not uc.read_only and s["training_rows"]:
         st.write("Train the fine-tuned columns first (optional):")
         st.code(f"python -m core finetune --data {uc.file('train')} --preset quick --name {uc.name}", language="bash")
-    if st.button("Run first comparison", key=f"uc_cmp_{uc.name}", disabled=not s["questions"]):
-        st.info("Running from this page comes with the job layer; for now run the command above.")
+    c1, c2 = st.columns([1, 3])
+    limit = c1.number_input("Questions (0 = all)", 0, 5000, 0, key=f"uc_cmp_limit_{uc.name}",
+                            help="Only the first N questions of the set (the CLI's --limit).")
+    if c2.button("Run first comparison", type="primary", key=f"uc_cmp_{uc.name}", disabled=not s["questions"],
+                 help="The classic approaches on this use case as a Compare batch job (its own process)."):
+        try:
+            run_id = workspace.start_comparison(workspace.get_usecase(uc.name), limit=int(limit) or None)
+            from core.compare import runner
+            runner.start_worker(run_id)
+            ss[f"uc_cmp_run_{uc.name}"] = run_id
+        except WorkbenchError as exc:
+            show_error(exc)
+    run_id = ss.get(f"uc_cmp_run_{uc.name}")
+    if run_id:
+        comparison_panel(uc, run_id)
+
+
+COMPARE_PAGE = PROJECT_ROOT / "pages" / "4_Compare.py"      # absolute: works from any entrypoint
+
+
+def compare_link(uc, run_id: str) -> dict:
+    """The query parameters that open Compare on this run and use case."""
+    return {"usecase": uc.name, "run": run_id}
+
+
+def comparison_panel(uc, run_id: str) -> None:
+    """The first comparison's job (ui/jobs.py's panel) and the way to its results on the Compare page."""
+    job = job_panel(run_id, key=f"uc_cmp_{uc.name}", title=f"First comparison on {md_escape(uc.name)}",
+                    show_items=False)
+    if job is None:
+        return
+    if st.button("Open it in Compare", key=f"uc_cmp_open_{uc.name}",
+                 help="The Compare page with this run selected (results, charts, decision report)."):
+        st.switch_page(COMPARE_PAGE, query_params=compare_link(uc, run_id))
 
 
 def readonly_banner(uc) -> None:

@@ -3,7 +3,11 @@
 Spec strings (CLI and stored runs):  NAME=model=MODEL,prompt=PROMPT[@VERSION],rag=COLLECTION:MODE:K
     prompt_rag=model=smollm2-135m-instruct,prompt=guardrail@1,rag=support:hybrid:4
     ft=model=ft:latest,prompt=zero_shot                  ("ft:latest" = the newest adapter)
-Optional keys: backend=embedded|ollama|openai, max_tokens=N, temperature=T.
+Optional keys: backend=embedded|ollama|openai, max_tokens=N, temperature=T, profile=embedded|server (the RAG
+context profile, core.rag.select.RAG_PROFILES; default: the profile of the backend that answers - selected
+sentences for the embedded model, whole chunks for servers).
+    retrieval_only=model=extractive,rag=support:hybrid:4   the model-free reference column: the best-matching
+                                                           sentences of the retrieved chunks, cited (no model call)
 
 Resolution pins what produced every answer: model digest or adapter sha256, prompt version, collection table
 version, params, seed. An approach that cannot run (adapter deleted, collection missing, no adapter trained
@@ -25,6 +29,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}$")
 LATEST_ADAPTER = "ft:latest"               # the newest adapter trained on the plain transcripts (else the newest)
 LATEST_RAFT_ADAPTER = "ft:latest-raft"     # the newest adapter trained on RAFT data (core/finetune/raft.py; else newest)
 NO_ADAPTER_MSG = "no fine-tuned adapter yet: train one on the Fine-Tune page (or `python -m core finetune`)"
+EXTRACTIVE_MODEL = "extractive"            # no model: core.rag.select.extractive_answer over the retrieved chunks
+RETRIEVAL_ONLY = "retrieval_only"          # the reference column's name
 
 
 @dataclass
@@ -46,13 +52,21 @@ class ApproachSpec:
     backend: str = ""                      # "" = the configured default backend
     max_tokens: int | None = None          # overrides the run's / prompt's max_tokens
     temperature: float | None = None
+    profile: str = ""                      # RAG context profile ("" = the answering backend's: core.rag.select)
 
     @property
     def fine_tuned(self) -> bool:
         return self.model.startswith(ADAPTER_PREFIX)
 
     @property
+    def model_free(self) -> bool:
+        """The extractive "retrieval only" reference: no model answers, so it is never recommended."""
+        return self.model.strip().lower() == EXTRACTIVE_MODEL
+
+    @property
     def kind(self) -> str:
+        if self.model_free:
+            return "retrieval only (no model)"
         return ("fine-tuned" if self.fine_tuned else "prompt") + (" + RAG" if self.rag else "")
 
     @property
@@ -70,6 +84,8 @@ class ApproachSpec:
             parts.append(f"max_tokens={self.max_tokens}")
         if self.temperature is not None:
             parts.append(f"temperature={self.temperature:g}")
+        if self.profile:
+            parts.append(f"profile={self.profile}")
         return f"{self.name}=" + ",".join(parts)
 
     def to_dict(self) -> dict:
@@ -116,6 +132,14 @@ def validate(spec: ApproachSpec) -> ApproachSpec:
         raise CompareError(f"Approach {spec.name!r}: max_tokens must be between 1 and 4096.")
     if spec.temperature is not None and not 0 <= float(spec.temperature) <= 2:
         raise CompareError(f"Approach {spec.name!r}: temperature must be between 0 and 2.")
+    if spec.profile:
+        from core.rag.select import RAG_PROFILES
+        if spec.profile not in RAG_PROFILES:
+            raise CompareError(f"Approach {spec.name!r}: profile {spec.profile!r} is unknown; use one of "
+                               f"{', '.join(RAG_PROFILES)} (or leave it out for the backend's own).")
+    if spec.model_free and not spec.rag:
+        raise CompareError(f"Approach {spec.name!r}: model={EXTRACTIVE_MODEL} answers from retrieved chunks, so "
+                           f"it needs retrieval, e.g. rag=support:hybrid:4.")
     return spec
 
 
@@ -144,9 +168,11 @@ def parse_approach(text: str) -> ApproachSpec:
                 spec.max_tokens = int(val)
             elif key == "temperature":
                 spec.temperature = float(val)
+            elif key == "profile":
+                spec.profile = val.lower()
             else:
                 raise CompareError(f"Approach {name!r}: unknown key {key!r}; use model, prompt, rag, backend, "
-                                   f"max_tokens or temperature.")
+                                   f"max_tokens, temperature or profile.")
         except ValueError as exc:
             raise CompareError(f"Approach {name!r}: {key}={val!r} is not a number.") from exc
     return validate(spec)
@@ -165,6 +191,13 @@ def classic_presets(collection: str = "support", mode: str = "hybrid", k: int = 
         ApproachSpec("fine_tuned", LATEST_ADAPTER, "zero_shot"),
         ApproachSpec("fine_tuned_rag", LATEST_RAFT_ADAPTER, "guardrail", RetrievalSpec(**asdict(rag))),
     ]
+
+
+def retrieval_only_preset(collection: str = "support", mode: str = "hybrid", k: int = 4) -> ApproachSpec:
+    """The model-free reference column: what retrieval alone finds (core.rag.select.extractive_answer: the
+    best-matching sentences of the k retrieved chunks, each cited [n]). It costs no model call; the report shows
+    it next to the model columns but never recommends it (it does not answer in the product's voice)."""
+    return ApproachSpec(RETRIEVAL_ONLY, EXTRACTIVE_MODEL, rag=RetrievalSpec(collection, mode, k))
 
 
 def check_set(specs: list[ApproachSpec]) -> list[ApproachSpec]:
@@ -224,7 +257,27 @@ class Resolved:
         rag = "off"
         if self.rag:
             rag = f"{self.rag['collection']}:{self.rag['mode']}:k={self.rag['k']} (table v{self.rag.get('table_version')})"
+            ctx = self.rag.get("context") or {}
+            if ctx:
+                rag += "; context " + describe_context(ctx)
+        if self.spec.model_free:
+            return f"no model (extractive: best-matching sentences, cited); retrieval {rag}"
         return f"{model}; prompt {self.prompt_name}@{self.prompt_version}; retrieval {rag}"
+
+
+def describe_context(ctx: dict) -> str:
+    """'embedded profile: selected sentences <= 160 tokens (<= 4)' / 'server profile: whole chunks'."""
+    method = ctx.get("method")
+    name = ctx.get("name") or "custom"
+    if method == "sentences":
+        what = f"selected sentences ≤ {ctx.get('budget_tokens')} tokens (≤ {ctx.get('max_sentences')})"
+    elif method == "first_words":
+        what = f"first {ctx.get('first_words')} words per chunk"
+    elif method == "extractive":
+        what = "best-matching sentences quoted, no model"
+    else:
+        what = "whole chunks"
+    return f"{name} profile: {what}" if name != "extractive" else what
 
 
 def _collection_info(name: str) -> dict | None:
@@ -245,6 +298,8 @@ def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: f
 
     validate(spec)
     r = Resolved(spec=spec, seed=seed, backend=spec.backend or backend_name or get_settings().backend)
+    if spec.model_free:
+        return _resolve_extractive(r)
     # model
     model = spec.model.strip()
     try:
@@ -303,14 +358,47 @@ def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: f
         if info is None:
             return _unavailable(r, f"collection {spec.rag.collection!r} does not exist (deleted?): build it on the "
                                    f"Knowledge Base page or pick another one")
-        r.rag = {"collection": spec.rag.collection, "mode": spec.rag.mode, "k": int(spec.rag.k),
-                 "table_version": info.get("table_version", info.get("version")),
-                 "embedder": info.get("embedder", ""), "chunker": info.get("chunker", ""),
-                 "ingest_seconds": _num(info.get("ingest_seconds")),
-                 "n_docs": info.get("n_docs", info.get("documents")), "rows": info.get("rows")}
+        r.rag = _rag_info(spec, info)
+        # the context profile is pinned here (the backend's measured default unless the spec names one)
+        from core.rag.answer import resolve_profile
+        try:
+            pname, prof = resolve_profile(_NamedBackend(r.backend), spec.profile or None)
+        except WorkbenchError as exc:
+            return _unavailable(r, str(exc))
+        r.rag["context"] = {"name": pname, **prof.to_dict(), "k": int(spec.rag.k)}
     # digest of the base model (adapters are pinned by their sha256); cheap for the embedded backend
     if not r.adapter:
         r.digest = _model_digest(r.backend, r.model_id)
+    return r
+
+
+def _rag_info(spec: ApproachSpec, info: dict) -> dict:
+    return {"collection": spec.rag.collection, "mode": spec.rag.mode, "k": int(spec.rag.k),
+            "table_version": info.get("table_version", info.get("version")),
+            "embedder": info.get("embedder", ""), "chunker": info.get("chunker", ""),
+            "ingest_seconds": _num(info.get("ingest_seconds")),
+            "n_docs": info.get("n_docs", info.get("documents")), "rows": info.get("rows")}
+
+
+@dataclass
+class _NamedBackend:
+    name: str
+
+
+def _resolve_extractive(r: Resolved) -> Resolved:
+    """The retrieval-only column: no model, no prompt; only the collection is pinned."""
+    spec = r.spec
+    r.backend, r.model_id, r.prompt_name, r.prompt_version = "", EXTRACTIVE_MODEL, "-", 0
+    r.params = {}
+    try:
+        info = _collection_info(spec.rag.collection)
+    except WorkbenchError as exc:
+        return _unavailable(r, f"collection {spec.rag.collection!r}: {exc}")
+    if info is None:
+        return _unavailable(r, f"collection {spec.rag.collection!r} does not exist (deleted?): build it on the "
+                               f"Knowledge Base page or pick another one")
+    r.rag = _rag_info(spec, info)
+    r.rag["context"] = {"name": "extractive", "method": "extractive", "k": int(spec.rag.k), "max_sentences": 2}
     return r
 
 
@@ -356,6 +444,7 @@ class AnswerRun:
         self.retrieval: dict | None = None
         self.messages: list[dict] | None = None
         self._stream = None
+        self._chunks: list = []                   # retrieved chunks (retrieval-only column)
 
     def prepare(self) -> list[dict]:
         """Retrieve (if on) and render the messages. Separate so the UI can show citations before streaming.
@@ -365,6 +454,8 @@ class AnswerRun:
 
         if not self.res.available:
             raise CompareError(f"Approach {self.res.name} is unavailable: {self.res.reason}")
+        if self.res.spec.model_free:
+            return self._prepare_extractive()
         pspec = PromptSpec.from_dict(self.res.prompt)
         if not self.res.rag:
             self.messages = pspec.render(prompt_variables(pspec, self.question, self.variables))
@@ -377,21 +468,62 @@ class AnswerRun:
         retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
                                 version=rag.get("table_version"))
         secs = time.perf_counter() - t0
+        # the profile pinned at resolution (older runs: the answering backend's own)
+        ctx = {k: v for k, v in (rag.get("context") or {}).items() if v is not None and k != "k"} or None
         rp = prepare_rag_messages(self.question, retr.chunks, pspec, self.backend, self.res.model_id,
-                                  GenParams.from_dict(self.res.params), self.variables)
+                                  GenParams.from_dict(self.res.params), self.variables, profile=ctx)
+        # chunk [n] of the prompt = chunks[n-1]; `prompt_text` is what of it the prompt held (scores use it)
         chunks = [{"id": str(c.id), "text": c.text, "source": c.source, "position": c.position,
-                   "score": _num(c.score), "rank": c.rank} for c in rp.chunks]
+                   "score": _num(c.score), "rank": c.rank, "prompt_text": sn.text}
+                  for c, sn in zip(rp.chunks, rp.snippets)]
         self.retrieval = {"collection": rag["collection"], "mode": rag["mode"], "k": int(rag["k"]),
                           "table_version": retr.table_version, "seconds": secs, "chunks": chunks,
-                          "retrieved": len(retr.chunks), "dropped": rp.dropped}
+                          "retrieved": len(retr.chunks), "dropped": rp.dropped,
+                          "profile": rp.profile, "context_selected": rp.selected}
         self.messages = rp.messages
         return self.messages
+
+    def _prepare_extractive(self) -> list[dict]:
+        from core.rag import api as rag_api
+
+        rag = self.res.rag
+        t0 = time.perf_counter()
+        retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
+                                version=rag.get("table_version"))
+        secs = time.perf_counter() - t0
+        chunks = [{"id": str(c.id), "text": c.text, "source": c.source, "position": c.position,
+                   "score": _num(c.score), "rank": c.rank} for c in retr.chunks]
+        self.retrieval = {"collection": rag["collection"], "mode": rag["mode"], "k": int(rag["k"]),
+                          "table_version": retr.table_version, "seconds": secs, "chunks": chunks,
+                          "retrieved": len(retr.chunks), "dropped": 0,
+                          "profile": dict(rag.get("context") or {}), "context_selected": False}
+        self._chunks = retr.chunks
+        self.messages = []
+        return self.messages
+
+    def _run_extractive(self) -> Iterator[str]:
+        from core.rag.select import extractive_answer
+
+        t0 = time.perf_counter()
+        ans = extractive_answer(self.question, self._chunks)
+        secs = time.perf_counter() - t0
+        yield ans.text
+        rsec = self.retrieval["seconds"]
+        self.retrieval["quoted"] = ans.sentences
+        self.record = {
+            "answer": ans.text, "usage": {}, "retrieval": self.retrieval, "retrieval_s": rsec,
+            "ttft_s": rsec + secs, "latency_s": rsec + secs, "prompt_tokens": 0, "completion_tokens": 0,
+            "digest": "", "adapter_sha256": "", "model_free": True,
+        }
 
     def __iter__(self) -> Iterator[str]:
         from core.llm.base import GenParams
 
         if self.messages is None:
             self.prepare()
+        if self.res.spec.model_free:
+            yield from self._run_extractive()
+            return
         t0 = time.perf_counter()
         params = GenParams.from_dict(self.res.params)
         self._stream = self.backend.chat_stream(self.messages, params, model=self.res.model_id)

@@ -11,8 +11,10 @@ def register(sub) -> None:
                        description="Run several approaches (model x prompt version x retrieval) over one question "
                                    "set; every answer is stored with what produced it and scored.")
     p.add_argument("--questions", metavar="FILE", help="JSONL or CSV question file (default: the scenario's).")
-    p.add_argument("--preset", choices=["classic"], help="classic = prompt only, prompt + RAG, fine-tuned, "
-                                                           "fine-tuned + RAG on the scenario's collection and latest adapter.")
+    p.add_argument("--preset", choices=["classic", "classic+retrieval"],
+                   help="classic = prompt only, prompt + RAG, fine-tuned, fine-tuned + RAG on the scenario's "
+                        "collection and latest adapter; classic+retrieval adds the model-free retrieval_only "
+                        "reference column (extractive, cited; no model call).")
     p.add_argument("--approach", action="append", default=[], metavar="NAME=SPEC",
                    help="e.g. prompt_rag=model=smollm2-135m-instruct,prompt=guardrail@1,rag=support:hybrid:4 "
                         "(repeat, up to 6).")
@@ -23,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--repeats", type=int, default=1,
                    help="Answer every question N times (1-20) with seeds seed+0..seed+N-1; needs --temperature > 0.")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="Requests kept in flight to Ollama / OpenAI-compatible backends (1-32; default: "
+                        "WORKBENCH_COMPARE_CONCURRENCY, else 4). The embedded model answers one at a time.")
     p.add_argument("--judge", action="store_true", help="Also grade every answer with the LLM judge (slower).")
     p.add_argument("--judge-model", default="", help="Model of the judge (default: the backend's default).")
     p.add_argument("--backend", help="Backend for approaches that do not name one.")
@@ -54,9 +59,12 @@ def _approaches(args):
 
     if args.preset and args.approach:
         raise CompareError("Use either --preset classic or --approach ..., not both.")
-    if args.preset == "classic":
+    if args.preset in ("classic", "classic+retrieval"):
+        from core.compare.approach import retrieval_only_preset
         sc = load_scenario()
         specs = classic_presets(sc.collection)
+        if args.preset == "classic+retrieval":
+            specs.append(retrieval_only_preset(sc.collection))
         if sc.collection == "support":
             _ensure_sample_collection()
         return check_set(specs)
@@ -148,6 +156,8 @@ def cmd_compare(args) -> int:
     if args.resume:
         run_id = args.resume
         runner.run_dir(run_id)
+        if args.concurrency is not None:
+            runner.set_concurrency(run_id, args.concurrency)
     else:
         specs = _approaches(args)
         if args.questions:
@@ -158,7 +168,7 @@ def cmd_compare(args) -> int:
         run_id = runner.create_run(specs, questions, name=args.name, questions_source=source, limit=args.limit,
                                    max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
                                    judge=judge, baseline=args.baseline, backend=args.backend,
-                                   repeats=args.repeats)
+                                   repeats=args.repeats, concurrency=args.concurrency)
     if args.background:
         pid = runner.start_worker(run_id)
         if args.json:

@@ -3,12 +3,12 @@
 gives Score(None, reason) so it is shown, never a silent NaN."""
 from __future__ import annotations
 
-import json
 import re
 
 from core.scenario import Question
 from core.compare.scores import Score
 from core.errors import WorkbenchError
+from core.jsonout import loads
 
 JUDGE_SCHEMA = {
     "type": "object",
@@ -35,6 +35,15 @@ def judge_messages(question: Question, answer: str) -> list[dict]:
     return [{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}]
 
 
+def _short_repr(value, n: int = 80) -> str:
+    """repr of a parsed JSON value for a reason text; a value nested too deeply for repr is named, not a crash."""
+    try:
+        r = repr(value)
+    except RecursionError:
+        return "a value nested too deeply to show"
+    return r if len(r) <= n else r[:n] + "…"
+
+
 def parse_judge_reply(text: str) -> Score:
     """JSON {score: 1-5, reason} -> Score((score-1)/4, reason). Invalid -> Score(None, 'judge returned ...')."""
     raw = (text or "").strip()
@@ -46,7 +55,7 @@ def parse_judge_reply(text: str) -> Score:
         if not cand:
             continue
         try:
-            obj = json.loads(cand)
+            obj = loads(cand)           # NotJSON (a ValueError) when nested too deeply: not a crash
             break
         except ValueError:
             continue
@@ -58,7 +67,7 @@ def parse_judge_reply(text: str) -> Score:
     if isinstance(s, str) and s.strip().isdigit():
         s = int(s.strip())
     if isinstance(s, bool) or not isinstance(s, (int, float)) or float(s) != int(s) or not 1 <= int(s) <= 5:
-        return Score(None, f"judge score must be an integer 1-5, got {obj['score']!r}")
+        return Score(None, f"judge score must be an integer 1-5, got {_short_repr(obj['score'])}")
     reason = str(obj.get("reason") or "").strip()[:300]
     return Score((int(s) - 1) / 4, f"judge {int(s)}/5: {reason}" if reason else f"judge {int(s)}/5", {"grade": int(s)})
 

@@ -25,6 +25,7 @@ from core.compare.evidence import answer_id, ok_answers, parse_answer_id, repeat
 from core.compare.stats import Agreement, cluster_bootstrap_ci, cohen_kappa, mean
 from core.errors import CompareError, RatingError
 from core.fileio import append_jsonl
+from core.jsonout import loads
 
 RATINGS_FILE = "ratings.jsonl"
 LABELS = ("good", "bad")
@@ -128,7 +129,7 @@ def history(run_dir: Path | str) -> tuple[list[Rating], int]:
                 if not line.strip():
                     continue
                 try:
-                    d = json.loads(line)
+                    d = loads(line)      # NotJSON (ValueError) when nested too deeply
                     r = Rating(**{k: d[k] for k in Rating.__dataclass_fields__ if k in d})
                     parse_answer_id(r.answer_id)
                     if not r.cleared:

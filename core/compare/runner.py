@@ -12,11 +12,22 @@ uses seed = base seed + r. Records without "repeat" (older runs) read as repeat 
 A run executes in its own worker process (start_worker) or in the calling process (run_batch, for the CLI, tests
 and benchmarks). Resuming runs it again on the same folder: (question, approach, repeat) triples that already
 have an answer are skipped; errored ones retry. A stop is a cancel request, honoured after the current answer.
+
+Fan-out: answers from Ollama / OpenAI-compatible servers run in a thread pool, up to `concurrency` requests in
+flight (params.concurrency, else Settings.compare_concurrency, default 4); the embedded llama.cpp model (one
+in-process model behind a lock) takes one request at a time, its items grouped by approach so consecutive prompts
+share their system prompt and few-shot block (llama.cpp re-uses that KV-cache prefix; batch_plan). Each record is
+appended whole by the run's own thread as its answer finishes (so results.jsonl is in finishing order; load_run
+reads it in the spec's order); latency and TTFT are each request's own. A stop lets the answers in flight finish
+and keeps them.
 """
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -41,6 +52,7 @@ KIND = "compare"
 TERMINAL = states.TERMINAL
 MAX_BACKEND_FAILURES = 2     # consecutive "backend unreachable" errors before the run stops as failed
 MAX_REPEATS = 20
+MAX_CONCURRENCY = 32         # requests in flight to a server backend (Settings.compare_concurrency, default 4)
 
 
 def runs_root() -> Path:
@@ -63,11 +75,15 @@ def create_run(approaches: list[ApproachSpec], questions: list[Question], *, nam
                questions_source: str = "", limit: int | None = None, max_tokens: int | None = None,
                temperature: float | None = None, seed: int = 42, judge: dict | None = None,
                baseline: str | None = None, scenario: Scenario | None = None, backend: str | None = None,
-               repeats: int = 1) -> str:
+               repeats: int = 1, concurrency: int | None = None) -> str:
     """Resolve and pin every approach, write spec.json + status.json, return the run id. Nothing runs yet.
     `repeats` (1-20) answers every question that many times with seeds seed+0..seed+repeats-1; more than one
-    repeat needs a temperature above 0 (at 0 every repeat would be the same answer)."""
+    repeat needs a temperature above 0 (at 0 every repeat would be the same answer). `concurrency` (1-32) is how
+    many requests the run keeps in flight to Ollama / OpenAI-compatible backends (None: the configured
+    compare_concurrency when it runs); the embedded model always answers one at a time."""
     approaches = check_set(list(approaches))
+    if concurrency is not None:
+        check_concurrency(concurrency)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
         raise CompareError(f"repeats must be a whole number from 1 to {MAX_REPEATS} (got {repeats!r}).")
     if not questions:
@@ -92,7 +108,8 @@ def create_run(approaches: list[ApproachSpec], questions: list[Question], *, nam
         new.spec = {
             "run_id": new.id, "name": new.name, "created": time.time(),
             "questions_source": questions_source, "limit": limit,
-            "params": {"max_tokens": max_tokens, "temperature": temperature, "seed": seed, "repeats": repeats},
+            "params": {"max_tokens": max_tokens, "temperature": temperature, "seed": seed, "repeats": repeats,
+                       "concurrency": concurrency},
             "judge": judge or {"enabled": False},
             "baseline": baseline,
             "scenario": {"product": sc.product, "voice_checks": [vars(v) for v in sc.voice_checks],
@@ -192,7 +209,16 @@ def load_run(run_id: str) -> RunData:
     spec = read_json(d / "spec.json")
     if not isinstance(spec, dict):
         raise CompareError(f"Run {run_id}: spec.json is unreadable.")
-    return RunData(run_id, d, spec, read_status(d), read_results(d / "results.jsonl"))
+    return RunData(run_id, d, spec, read_status(d), in_spec_order(spec, read_results(d / "results.jsonl")))
+
+
+def in_spec_order(spec: dict, results: list[dict]) -> list[dict]:
+    """Results in the run's own order (question, approach, repeat), whatever order they finished in (a batch
+    answers server requests concurrently and groups the embedded model's prompts by approach)."""
+    qpos = {q.get("id"): i for i, q in enumerate(spec.get("questions") or [])}
+    apos = {(a.get("spec") or {}).get("name"): i for i, a in enumerate(spec.get("approaches") or [])}
+    return sorted(results, key=lambda r: (qpos.get(r["qid"], len(qpos)), apos.get(r["approach"], len(apos)),
+                                          repeat_of(r)))
 
 
 def list_runs() -> list[dict]:
@@ -331,15 +357,19 @@ def score_one(question: Question, answer: str, res: Resolved, retrieval: dict | 
 
 def run_batch(run_dir_: Path | str, *, should_stop: Callable[[], bool] | None = None,
               on_record: Callable[[dict, dict], None] | None = None, embed: Callable | None = None,
-              score: bool = True) -> dict:
+              score: bool = True, concurrency: int | None = None) -> dict:
     """Answer every missing (question, approach, repeat) of a run in this process, appending one line per answer.
-    Returns the final status. Safe to call again on the same folder (resume)."""
+    Returns the final status. Safe to call again on the same folder (resume). `concurrency` overrides the run's
+    requests in flight to server backends for this call (None: the run's setting, else the configured one)."""
+    if concurrency is not None:
+        check_concurrency(concurrency)
     d = Path(run_dir_)
     if not isinstance(read_json(d / "spec.json"), dict):
         raise CompareError(f"{d} is not a comparison run (spec.json missing or unreadable).")
     try:
         return joblayer.run_inline(d.name, KIND, should_stop=should_stop,
-                                   run_fn=lambda spec, report: _batch(spec, report, on_record, embed, score))
+                                   run_fn=lambda spec, report: _batch(spec, report, on_record, embed, score,
+                                                                       concurrency))
     except JobError as exc:
         raise CompareError(str(exc)) from exc
 
@@ -353,7 +383,75 @@ def run(spec: dict, report) -> None:
     _batch(spec, report, log, None, True)
 
 
-def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | None, score: bool) -> None:
+def concurrency_of(spec: dict, override: int | None = None) -> int:
+    """Requests a run keeps in flight to server backends: the override (CLI --concurrency on a resume), else the
+    run's own setting, else Settings.compare_concurrency (WORKBENCH_COMPARE_CONCURRENCY, default 4)."""
+    raw = override if override is not None else (spec.get("params") or {}).get("concurrency")
+    if raw is None:
+        from core.config import get_settings
+        raw = get_settings().compare_concurrency
+    return check_concurrency(raw)
+
+
+def check_concurrency(raw) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CONCURRENCY:
+        raise CompareError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY} (got {raw!r}).")
+    return raw
+
+
+def set_concurrency(run_id: str, concurrency: int) -> None:
+    """Change how many requests a (stopped) run keeps in flight when it resumes."""
+    d = run_dir(run_id)
+    spec = read_json(d / "spec.json")
+    spec.setdefault("params", {})["concurrency"] = check_concurrency(concurrency)
+    write_json_atomic(d / "spec.json", spec)
+
+
+def serves_concurrently(backend_name: str) -> bool:
+    """Whether the approach's backend is a server that answers several requests at once (Ollama, OpenAI-compatible);
+    the embedded llama.cpp model is one in-process model behind a lock."""
+    try:
+        from core.llm.registry import get_backend
+        return bool(get_backend(backend_name).serves_concurrently)
+    except WorkbenchError:
+        return False          # unknown backend: its items fail on their own, one at a time
+
+
+def batch_plan(questions: list[Question], approaches: list[Resolved], repeats: int,
+               concurrent: Callable[[str], bool] = serves_concurrently) -> tuple[list[tuple], list[tuple]]:
+    """The order a run answers its (question, approach, repeat) triples in, as two lanes:
+    - serial (the in-process model): grouped by approach, questions in their stable order, the repeats of a
+      question back to back, so consecutive prompts share their system prompt / few-shot block and llama.cpp
+      re-uses that prefix of its KV cache (it keeps the previous prompt's and skips the common prefix);
+    - concurrent (servers): question by question, every approach, as before (a server has no such cache to keep).
+    What is stored does not depend on the order: load_run reads the results in the spec's order."""
+    serial, fanout = [], []
+    lane = {a.name: concurrent(a.backend) for a in approaches}
+    for a in approaches:
+        if not lane[a.name]:
+            serial += [(q, a, r) for q in questions for r in range(repeats)]
+    fanout = [(q, a, r) for q in questions for a in approaches if lane[a.name] for r in range(repeats)]
+    return serial, fanout
+
+
+class _Inline:
+    """An executor that runs each task at once in the calling thread (concurrency 1: exactly one request at a time,
+    in the run's own thread, as before fan-out existed)."""
+
+    def submit(self, fn, *args):
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, **_kw):
+        pass
+
+
+def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | None, score: bool,
+           concurrency: int | None = None) -> None:
     d = report.dir
     results_path = d / "results.jsonl"
     questions = [Question.from_dict(q) for q in spec["questions"]]
@@ -363,14 +461,16 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
     judge = spec.get("judge") or {}
     available = [a for a in approaches if a.available]
     repeats = repeats_of(spec)
+    n_flight = concurrency_of(spec, concurrency)
     total = len(questions) * len(available) * repeats
     finished = done_pairs(results_path)
     status = report.status
     report(total=total, done=len(finished), errors=0, resumed_from=len(finished), current=None,
            runs=int(status.get("runs") or 0) + 1, progress=len(finished) / total if total else 1.0,
-           message="running", last_error=None, force=True, check=False)
+           message="running", last_error=None, concurrency=n_flight, in_flight=0, force=True, check=False)
 
     backends: dict[str, object] = {}
+    backends_lock = threading.Lock()
     broken: dict[str, str] = {}       # approach -> reason (adapter/collection gone): remaining items fail fast
     consecutive_down = 0
     from core.compare.scores import CachedEmbed
@@ -384,63 +484,124 @@ def _batch(spec: dict, report, on_record: Callable | None, embed: Callable | Non
         except WorkbenchError:
             judge_backend = None
 
-    for q, base, r in ((q, base, r) for q in questions for base in available for r in range(repeats)):
-        if (q.id, base.name, r) in finished:
-            continue
-        a = _with_seed(base, r) if repeats > 1 else base
-        where = f"{q.id} × {a.name}" + (f" #{r}" if repeats > 1 else "")
-        try:
-            report(current=where, force=True)      # the safe point: a stop lands here
-        except joblayer.Cancelled:
-            raise joblayer.Cancelled(f"stopped on request: {status['done']}/{total} answers kept; resume to "
-                                     "continue") from None
+    def answer(a: Resolved, q: Question, r: int) -> tuple[dict, str]:
+        """One (question, approach, repeat), in a pool thread (or inline): the record and how it ended (ok,
+        broken, down, error). Latency / TTFT are the backend's own per-request timings."""
         rec = {"qid": q.id, "approach": a.name, "repeat": r, "ok": False, "started": time.time(),
                "model_id": a.model_id, "prompt": f"{a.prompt_name}@{a.prompt_version}",
                "params": a.params, "seed": a.seed, "backend": a.backend}
+        outcome = "error"
         try:
             if a.name in broken:
                 raise CompareError(broken[a.name])
-            if a.backend not in backends:
-                from core.llm.registry import get_backend
-                backends[a.backend] = get_backend(a.backend)
+            with backends_lock:
+                if a.backend not in backends:
+                    from core.llm.registry import get_backend
+                    backends[a.backend] = get_backend(a.backend)
             ar = AnswerRun(a, q.question, backends[a.backend], variables)
             rec.update(ar.run())
             rec["ok"] = True
             rec["table_version"] = (rec.get("retrieval") or {}).get("table_version")
-            consecutive_down = 0
+            outcome = "ok"
         except (ModelNotFound, CollectionNotFound) as exc:
-            broken[a.name] = f"{type(exc).__name__}: {exc}"
             rec.update(error=str(exc), error_type=type(exc).__name__)
+            outcome = "broken"
         except BackendUnavailable as exc:
-            consecutive_down += 1
             rec.update(error=str(exc), error_type=type(exc).__name__)
+            outcome = "down"
         except WorkbenchError as exc:
             rec.update(error=str(exc), error_type=type(exc).__name__)
             if isinstance(exc, BackendError):
-                consecutive_down += 1
+                outcome = "down"
         except Exception as exc:  # noqa: BLE001 - one bad item must not lose the run
             rec.update(error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
         rec["finished"] = time.time()
-        if rec["ok"] and score:
-            if embed_fn is None:
-                try:
-                    embed_fn = default_embed()
-                except Exception as exc:  # noqa: BLE001
-                    embed_fn = _failing_embed(exc)
-            score_record(rec, q, a, voice_checks, embed_fn, judge, judge_backend)
-        joblayer.append_jsonl(results_path, rec, fsync=True)
-        done, errors = status["done"] + bool(rec["ok"]), status["errors"] + (not rec["ok"])
-        report(done=done, errors=errors, progress=done / total if total else 1.0,
-               last_error=rec.get("error") if not rec["ok"] else status.get("last_error"), force=True,
-               check=False)
-        if on_record:
-            on_record(rec, status)
-        if consecutive_down >= MAX_BACKEND_FAILURES:
-            report(current=None, check=False)
-            raise joblayer.JobFailed(f"the backend stopped answering ({rec.get('error')}); {done}/{total} "
-                                     "answers kept. Fix the backend, then resume the run.")
-    report(current=None, check=False, message=f"finished: {status['done']}/{total} answers" + (
-        f", {status['errors']} errors (resume retries them)" if status["errors"] else ""))
+        return rec, outcome
+
+    serial, fanout = batch_plan(questions, available, repeats)
+    order = {key: i for i, key in enumerate((q.id, a.name, r) for q in questions for a in available
+                                            for r in range(repeats))}
+    lanes = [[it for it in lane if (it[0].id, it[1].name, it[2]) not in finished][::-1] for lane in (serial, fanout)]
+    pool = (ThreadPoolExecutor(max_workers=n_flight, thread_name_prefix="compare") if n_flight > 1 and lanes[1]
+            else _Inline())    # nothing for a server: the embedded model answers in this thread, as it always did
+    in_flight: dict[Future, tuple[int, tuple]] = {}     # future -> (lane, item)
+    stop: BaseException | None = None                  # Cancelled / JobFailed once decided: nothing new starts
+
+    def where(item) -> str:
+        q, a, r = item
+        return f"{q.id} × {a.name}" + (f" #{r}" if repeats > 1 else "")
+
+    def fill(serial: bool = True) -> None:
+        """Start items while there is room: at most n_flight in flight, at most one on the in-process model (and
+        none there when not `serial`)."""
+        nonlocal stop
+        while stop is None:
+            busy = [ln for ln, _ in in_flight.values()]
+            room = n_flight - len(busy)
+            lane = 0 if serial and lanes[0] and room > 0 and 0 not in busy else 1 if lanes[1] and room > 0 else None
+            if lane is None:
+                return
+            item = lanes[lane][-1]
+            more = len(in_flight)
+            try:               # the safe point: a stop lands here (answers already running finish and are kept)
+                report(current=where(item) + (f" (+{more} in flight)" if more else ""), in_flight=more + 1,
+                       force=True)
+            except joblayer.Cancelled:
+                stop = joblayer.Cancelled()
+                return
+            lanes[lane].pop()
+            q, base, r = item
+            a = _with_seed(base, r) if repeats > 1 else base
+            in_flight[pool.submit(answer, a, q, r)] = (lane, (q, a, r))
+
+    fail_error = None
+    try:
+        while True:
+            fill()
+            if not in_flight:
+                break
+            done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
+            finished_now = sorted((in_flight.pop(f)[1] + (f,) for f in done),
+                                  key=lambda x: order[(x[0].id, x[1].name, x[2])])
+            outcomes = []
+            for q, a, r, f in finished_now:
+                rec, outcome = f.result()
+                if outcome == "broken":
+                    broken[a.name] = f"{rec['error_type']}: {rec['error']}"
+                consecutive_down = 0 if outcome == "ok" else consecutive_down + (outcome == "down")
+                if consecutive_down >= MAX_BACKEND_FAILURES and stop is None:
+                    stop, fail_error = joblayer.JobFailed("the backend stopped answering"), rec.get("error")
+                outcomes.append((q, a, rec))
+            if n_flight > 1:
+                # keep the servers busy while this thread scores and stores; the in-process model's next item
+                # waits for the stored answer, so a stop still lands right after its current answer
+                fill(serial=False)
+            for q, a, rec in outcomes:
+                if rec["ok"] and score:
+                    if embed_fn is None:
+                        try:
+                            embed_fn = default_embed()
+                        except Exception as exc:  # noqa: BLE001
+                            embed_fn = _failing_embed(exc)
+                    score_record(rec, q, a, voice_checks, embed_fn, judge, judge_backend)
+                joblayer.append_jsonl(results_path, rec, fsync=True)    # the only writer is this thread
+                done_n, errors = status["done"] + bool(rec["ok"]), status["errors"] + (not rec["ok"])
+                report(done=done_n, errors=errors, progress=done_n / total if total else 1.0,
+                       in_flight=len(in_flight), force=True, check=False,
+                       last_error=rec.get("error") if not rec["ok"] else status.get("last_error"))
+                if on_record:
+                    on_record(rec, status)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)   # on an exception (Ctrl-C): start nothing more
+    report(current=None, in_flight=0, check=False)
+    if isinstance(stop, joblayer.Cancelled):
+        raise joblayer.Cancelled(f"stopped on request: {status['done']}/{total} answers kept; resume to "
+                                 "continue")
+    if stop is not None:
+        raise joblayer.JobFailed(f"the backend stopped answering ({fail_error}); {status['done']}/{total} "
+                                 "answers kept. Fix the backend, then resume the run.")
+    report(message=f"finished: {status['done']}/{total} answers" + (
+        f", {status['errors']} errors (resume retries them)" if status["errors"] else ""), check=False)
 
 
 def _with_seed(a: Resolved, r: int) -> Resolved:

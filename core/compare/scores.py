@@ -35,9 +35,10 @@ EXPLAIN = {
     "json_valid": "1 when the answer is JSON (a ```json fence is allowed) valid against the schema of the question "
                   "or prompt; only when a schema applies.",
     "voice": "Share of the scenario's brand-voice checks (greeting, numbered steps, sign-off ...) the answer passes.",
-    "context_hit": f"RAG only: 1 when a retrieved chunk contains the question's evidence passage (verbatim after "
-                   f"normalising, or a chunk sentence with cosine >= {CONTEXT_HIT_THRESHOLD} that holds every number "
-                   f"of the evidence). Did retrieval find the evidence?",
+    "context_hit": f"RAG only: 1 when the context in the prompt (the retrieved chunks, or the sentences the context "
+                   f"selection kept of them) contains the question's evidence passage (verbatim after "
+                   f"normalising, or a sentence with cosine >= {CONTEXT_HIT_THRESHOLD} that holds every number "
+                   f"of the evidence). Did the evidence reach the prompt?",
     "groundedness": f"RAG only: share of answer sentences whose best cosine to a retrieved chunk or chunk sentence "
                     f"is >= {GROUNDED_THRESHOLD} and whose numbers all appear in the context. Low means the answer "
                     f"says things the context does not (a similarity proxy: it does not catch every contradiction).",
@@ -164,7 +165,7 @@ def patterns(answer: str, pats: Sequence[str]) -> Score:
     ok = []
     for p in pats:
         try:   # patterns come from question files: length-capped and time-limited (core.safe_regex)
-            ok.append(safe_regex.search(p, answer or "", re.I | re.M))
+            ok.append(safe_regex.search(p, answer or "", safe_regex.QUESTION_FLAGS))
         except PatternError as exc:
             return na(str(exc))
     failed = [p for p, o in zip(pats, ok) if not o]
@@ -330,7 +331,9 @@ def answer_text(answer: str) -> str:
 def score_answer(question: Question, answer: str, *, chunks: Sequence[dict] | None = None,
                  rag: bool = False, voice_checks: Sequence[VoiceCheck] = (), prompt_schema: dict | None = None,
                  embed: Callable, check_citations: Callable | None = None) -> dict[str, Score]:
-    """Every score for one answer. `chunks` are dicts with `text` and `source` (retrieved, in rank order)."""
+    """Every score for one answer. `chunks` are dicts with `text` and `source`, chunk [n] of the prompt first
+    (retrieval rank order, or the order the context selection numbered them). A chunk's `prompt_text`, when
+    present, is what of it was really in the prompt (selected sentences): the RAG scores read that."""
     chunks = list(chunks or [])
     text = answer_text(answer)
     out: dict[str, Score] = {
@@ -342,7 +345,7 @@ def score_answer(question: Question, answer: str, *, chunks: Sequence[dict] | No
         "voice": voice(answer, voice_checks, question.tags),
     }
     if rag:
-        texts = [c.get("text", "") for c in chunks]
+        texts = [c.get("prompt_text") or c.get("text", "") for c in chunks]
         out["context_hit"] = context_hit(question.evidence, texts, embed)
         out["groundedness"] = groundedness(text, texts, embed)
         out["citations"] = citations(answer, [c.get("source", "") for c in chunks], question.source, check_citations)

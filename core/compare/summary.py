@@ -47,9 +47,11 @@ class ApproachSummary:
     cost: dict = field(default_factory=dict)
     usage: ApproachUsage | None = None
     errors: list = field(default_factory=list)
+    reference: bool = False      # the model-free "retrieval only" column: shown, never a winner
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "available": self.available, "reason": self.reason,
+                "reference": self.reference,
                 "describe": self.describe, "n_answers": self.n_answers, "n_errors": self.n_errors,
                 "quality": self.quality.to_dict(), "scores": {k: v.to_dict() for k, v in self.scores.items()},
                 "by_tag": {k: v.to_dict() for k, v in self.by_tag.items()},
@@ -71,7 +73,8 @@ def summarise_approaches(run: RunData, cost_model: CostModel | None = None) -> l
         ok = [r for r in recs if r.get("ok")]
         s = ApproachSummary(a.name, a.spec.kind, a.spec.complexity, a.available, a.reason, a.describe(),
                             len(ok), len(recs) - len(ok),
-                            errors=[(r["qid"], r.get("error", "")) for r in recs if not r.get("ok")])
+                            errors=[(r["qid"], r.get("error", "")) for r in recs if not r.get("ok")],
+                            reference=bool(getattr(a.spec, "model_free", False)))
         # per question, repeats resampled within it (a run without repeats: the plain bootstrap of the answers)
         s.quality = question_ci((r["qid"], r.get("quality")) for r in ok)
         s.scores = {k: question_ci((r["qid"], _val(r, k)) for r in ok) for k in S.ALL_SCORES}
@@ -146,7 +149,10 @@ def _money(v: float | None) -> str:
 
 def decide(summaries: list[ApproachSummary], cm: CostModel) -> dict:
     """The decision report's content: one verdict per consideration + overall recommendation, with the numbers."""
-    measured = [s for s in summaries if s.available and s.n_answers and s.quality.mean is not None]
+    scored = [s for s in summaries if s.available and s.n_answers and s.quality.mean is not None]
+    # the model-free reference column is compared against, never picked (it has no voice, cost or latency to speak of)
+    refs = [s for s in scored if s.reference]
+    measured = [s for s in scored if not s.reference]
     unavailable = [{"name": s.name, "reason": s.reason} for s in summaries if not s.available]
     out: dict = {"unavailable": unavailable, "cost_model": cm.describe(), "margin": QUALITY_MARGIN}
     if not measured:
@@ -175,11 +181,14 @@ def decide(summaries: list[ApproachSummary], cm: CostModel) -> dict:
     if rag_ok:
         g = max(rag_ok, key=lambda s: s.scores["groundedness"].mean)
         acc_text += f" Most grounded in retrieved text: {g.name} (groundedness {g.scores['groundedness'].fmt()})."
+    for ref in refs:
+        acc_text += (f" Reference, no model: {ref.name} (what retrieval alone finds, quoted) has keyword share "
+                     f"{ref.scores['keywords'].fmt()}; it is not a candidate.")
     out["accuracy"] = {"winner": best.name, "text": acc_text,
                        "table": [{"approach": s.name, "quality": s.quality.fmt(), "n": s.quality.n,
                                   **{k: s.scores[k].fmt() for k in ("similarity", "keywords", "voice",
                                                                      "context_hit", "groundedness", "citations", "judge")}}
-                                 for s in ranked],
+                                 for s in ranked + refs],
                        "by_tag": [{"tag": t, **{s.name: (s.by_tag[t].fmt() if t in s.by_tag else "-") for s in ranked}}
                                   for t in sorted({t for s in ranked for t in s.by_tag})]}
     # latency

@@ -56,9 +56,12 @@ class Col:
     available: bool
     reason: str
     kind: str
+    reference: bool = False        # the model-free retrieval-only column: scored, never best
 
     @property
     def family(self) -> str:
+        if self.reference:
+            return "retrieval only (no model)"
         return ("fine-tuned" if self.fine_tuned else "prompt") + (" + RAG" if self.rag else "")
 
 
@@ -85,7 +88,7 @@ def _columns(run) -> list[Col]:
     for a in run.approaches:
         kind = getattr(a.spec, "kind", "")
         out.append(Col(a.name, bool(a.rag) or "retrieval" in kind, bool(a.spec.fine_tuned), a.prompt_name or a.spec.prompt,
-                       a.available, a.reason, kind))
+                       a.available, a.reason, kind, bool(getattr(a.spec, "model_free", False))))
     return out
 
 
@@ -109,7 +112,8 @@ def _tag_verdict(tag: str, qids: set[str], cols: list[Col], results: list[dict],
             est = bootstrap_ci(_metric_value(r, m) for r in recs)
             if est.n:
                 tv.secondary.setdefault(m, {})[c.name] = est
-    scored = {k: v for k, v in tv.estimates.items() if v.mean is not None}
+    refs = {c.name for c in cols if c.reference}
+    scored = {k: v for k, v in tv.estimates.items() if v.mean is not None and k not in refs}
     if scored:
         best = max(scored, key=lambda k: scored[k].mean)
         b = scored[best]
@@ -186,7 +190,8 @@ def _recommend(facts: TagVerdict | None, by_tag: dict, byname: dict) -> dict:
             parts.append(f"both facts and voice: {both}")
         else:
             fe, ve = facts.estimates, voice.estimates
-            cands = [n for n in fe if n in ve and fe[n].mean is not None and ve[n].mean is not None]
+            cands = [n for n in fe if n in ve and fe[n].mean is not None and ve[n].mean is not None
+                     and not (n in byname and byname[n].reference)]
             if cands:
                 both = max(cands, key=lambda n: min(fe[n].mean, ve[n].mean))
                 parts.append(f"both facts and voice: no column is among the best on both; {both} has the best "
@@ -202,7 +207,7 @@ def _mean(est: Estimate | None) -> float | None:
 def _claims(facts, by_tag: dict, byname: dict, results: list[dict], fact_q: set[str]) -> list[dict]:
     """One entry per seed claim: {claim, held, text}. `held` is None when the run cannot test it."""
     out = []
-    rag_cols = [n for n, c in byname.items() if c.rag and c.available]
+    rag_cols = [n for n, c in byname.items() if c.rag and c.available and not c.reference]
     ft_cols = [n for n, c in byname.items() if c.fine_tuned and c.available]
 
     def ctx_hit(names):
@@ -238,7 +243,7 @@ def _claims(facts, by_tag: dict, byname: dict, results: list[dict], fact_q: set[
             out.append({"claim": "RAG answers the fact questions", "held": True,
                         "text": f"Held: {facts.best} ({best.family}) leads on facts with "
                                 f"{facts.estimates[facts.best].fmt()} keyword share."})
-        no_rag = [n for n in facts.estimates if not byname[n].rag]
+        no_rag = [n for n in facts.estimates if not byname[n].rag and not byname[n].reference]
         if no_rag:
             worst = max(no_rag, key=lambda n: facts.estimates[n].mean or 0)
             m = facts.estimates[worst].mean or 0

@@ -18,7 +18,7 @@ def register(sub) -> None:
     j = sub.add_parser("jobs", help="List, show or cancel background jobs (ingest, fine-tuning, comparisons ...).")
     jsub = j.add_subparsers(dest="jobs_cmd", metavar="ACTION", required=True)
     jl = jsub.add_parser("list", help="every job, newest first")
-    jl.add_argument("--kind", default=None, help="only jobs of this kind (ingest, finetune, compare, parity, export)")
+    jl.add_argument("--kind", default=None, help="only jobs of this kind (ingest, finetune, compare, parity, export, usecase_questions)")
     jl.add_argument("--json", action="store_true")
     jl.set_defaults(func=cmd_list)
     js = jsub.add_parser("show", help="one job: spec, status, log tail")

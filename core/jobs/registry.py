@@ -81,6 +81,12 @@ _BUILTIN = {k.name: k for k in (
          interrupted_hint="Start the drill again: it re-indexes only what changed."),
     Kind("export", "core.finetune.export:run_job", title="export", resource="ref", cancel_grace_s=5.0,
          env=(("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false"))),
+    # one generation per use case at a time (each merges into the use case's candidates.jsonl)
+    Kind("usecase_questions", "core.usecase.questions:run", title="question generation", prefix="ucq",
+         resource="usecase", waiting="waiting for another question generation on “{resource}” to finish",
+         cancel_grace_s=10.0, nice=5,
+         env=(("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")),
+         interrupted_hint="Candidates are saved when a generation ends; start it again."),
 )}
 _EXTRA: dict[str, Kind] = {}
 

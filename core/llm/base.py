@@ -167,6 +167,9 @@ class Backend(ABC):
 
     name: str = ""
     exact_token_count: bool = True      # False: count_tokens is an estimate (no tokenizer endpoint)
+    # True: a server that answers several requests at once (Ollama, vLLM, ...), so a batch run may keep several in
+    # flight; False: one in-process model behind a lock (embedded llama.cpp), requests take turns.
+    serves_concurrently: bool = False
 
     # ---- each backend's own part ------------------------------------------------------------------------------
     @abstractmethod

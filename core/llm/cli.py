@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from core.cli import emit_json
 from core.errors import InvalidParams
+from core.jsonout import loads
 from core.llm.base import GenParams, Message
 
 
@@ -106,7 +106,7 @@ def build_generate_params(args, base: GenParams | None = None) -> GenParams:
 def load_schema(path: str) -> dict:
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvalidParams(f"Cannot read the schema file {path}: {exc.strerror or exc}.") from exc
     except ValueError as exc:
@@ -127,7 +127,7 @@ def run_generate(args, messages: list[Message] | None = None, params: GenParams 
         out = {"text": result.text, "usage": result.usage.to_dict(), "backend": backend.name}
         if params.json_schema is not None:
             try:
-                out["parsed"] = json.loads(result.text)
+                out["parsed"] = loads(result.text)
             except ValueError:
                 out["parsed"] = None
         emit_json(out)

@@ -59,6 +59,7 @@ def normalize_host(raw: str) -> str:
 class OllamaBackend(Backend):
     name = "ollama"
     exact_token_count = False     # Ollama has no tokenize endpoint: the pre-check estimates, usage is exact
+    serves_concurrently = True    # OLLAMA_NUM_PARALLEL requests at once; more wait in its queue
 
     def __init__(self):
         self._show_cache: dict[tuple[str, str], dict] = {}

@@ -6,11 +6,11 @@ OPENAI_API_KEY. Chats stream over server-sent events; usage comes from the serve
 """
 from __future__ import annotations
 
-import json
 import time
 
 from core.config import get_settings
 from core.errors import BackendError, BackendUnavailable, InvalidParams, ModelNotFound
+from core.jsonout import loads
 from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage
 from core.llm.context import ContextReport, estimate_tokens
 
@@ -22,6 +22,7 @@ READ_TIMEOUT = 600.0
 class OpenAIBackend(Backend):
     name = "openai"
     exact_token_count = False
+    serves_concurrently = True
 
     def __init__(self):
         self._n_ctx: dict[tuple[str, str], int] = {}
@@ -50,10 +51,14 @@ class OpenAIBackend(Backend):
         return httpx.Client(base_url=self._require_base(), headers=self._headers(),
                             timeout=httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT))
 
-    def _map(self, exc: Exception) -> Exception:
+    def _map(self, exc: Exception, streaming: bool = False) -> Exception:
         import httpx
         if isinstance(exc, (BackendError, InvalidParams)):
             return exc
+        if streaming and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+            return BackendUnavailable(f"The connection to {self.base_url} was cut mid-answer ({type(exc).__name__}: "
+                                      f"{exc}); the answer is incomplete. Check that the server is still running, "
+                                      f"then retry.")
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             return BackendUnavailable(f"No OpenAI-compatible server answers at {self.base_url} ({exc}): start it "
                                       f"or fix OPENAI_BASE_URL.")
@@ -65,7 +70,7 @@ class OpenAIBackend(Backend):
 
     def _http_error(self, status: int, body: str, model: str) -> Exception:
         try:
-            detail = json.loads(body)
+            detail = loads(body)
             detail = detail.get("error", detail) if isinstance(detail, dict) else detail
             if isinstance(detail, dict):
                 detail = detail.get("message", detail)
@@ -201,14 +206,23 @@ class OpenAIBackend(Backend):
         state = {"chunks": 0, "usage": None}
 
         def deltas():
+            done = False
             try:
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        done = True
                         break
-                    chunk = json.loads(data)
+                    try:
+                        chunk = loads(data)
+                    except ValueError as exc:       # not JSON, or nested too deeply to read (NotJSON)
+                        raise BackendError(f"The server at {self.base_url} sent an unreadable stream chunk "
+                                           f"({exc}); the answer is incomplete.") from None
+                    if not isinstance(chunk, dict):
+                        raise BackendError(f"The server at {self.base_url} sent a stream chunk that is not a "
+                                           "JSON object; the answer is incomplete.")
                     if chunk.get("error"):
                         raise BackendError(f"The server at {self.base_url} failed mid-stream: {chunk['error']}")
                     if chunk.get("usage"):
@@ -221,8 +235,15 @@ class OpenAIBackend(Backend):
                             timer.mark_token()
                             state["chunks"] += 1
                             yield text
+                if not done:
+                    # the body ended without the closing `data: [DONE]`: the connection was cut (server killed,
+                    # proxy timeout, network). What arrived is not the whole answer: never pass it off as one.
+                    raise BackendUnavailable(
+                        f"The stream from {self.base_url} ended without `data: [DONE]` after {state['chunks']} "
+                        f"chunk(s): the connection was cut mid-answer and the answer is incomplete. Check that the "
+                        f"server is still running, then retry.")
             except Exception as exc:  # noqa: BLE001
-                raise self._map(exc) from exc
+                raise self._map(exc, streaming=True) from exc
             finally:
                 timer.stop()
                 response.close()

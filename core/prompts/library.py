@@ -25,6 +25,7 @@ import yaml
 
 from core.config import SAMPLE_DOCS, get_settings
 from core.errors import PromptError
+from core.jsonout import NESTED_TOO_DEEP, loads
 from core.fileio import file_lock, write_text_atomic
 from core.prompts.spec import NAME_RE, PromptSpec
 
@@ -174,7 +175,8 @@ class PromptLibrary:
                     _PARSED.clear()
                 _PARSED[key] = cached
             spec = PromptSpec.from_dict(copy.deepcopy(cached[0]))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError, PromptError, TypeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, PromptError, TypeError, ValueError,
+                RecursionError) as exc:     # RecursionError: YAML nested too deeply
             detail = " ".join(str(exc).split())
             msg = f"{path.name}: {detail[:300]}"
             self._errors[str(path)] = msg
@@ -189,7 +191,7 @@ class PromptLibrary:
         if not path.is_file():
             return {}
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in data.items()):
                 raise ValueError("expected {label: version number}")
         except (OSError, ValueError) as exc:
@@ -353,7 +355,7 @@ class PromptLibrary:
                     spec = PromptSpec.from_dict(data)
                     self.save(spec, "starter")
                     added.append(spec.name)
-                except (OSError, yaml.YAMLError, PromptError, ValueError, TypeError) as exc:
+                except (OSError, yaml.YAMLError, PromptError, ValueError, TypeError, RecursionError) as exc:
                     self._errors[str(path)] = f"starter {path.name}: {exc}"
         return added
 
@@ -378,7 +380,9 @@ def load_spec_file(path: Path) -> PromptSpec:
     """Read one prompt YAML/JSON file (e.g. a starter prompt) outside the library."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        data = loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except RecursionError:      # YAML nested too deeply (the JSON reader reports that as a ValueError)
+        raise PromptError(f"Cannot read prompt file {Path(path).name}: {NESTED_TOO_DEEP}") from None
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise PromptError(f"Cannot read prompt file {Path(path).name}: {exc}") from exc
     if isinstance(data, dict):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from core.errors import ContextOverflow, PromptError, WorkbenchError
-from core.jsonout import extract_json, schema_problem, validate_json_output  # noqa: F401 - re-exported
+from core.jsonout import NotJSON, extract_json, loads, schema_problem, validate_json_output  # noqa: F401 - re-exported
 from core.llm.base import GenParams, Message, Usage, check_messages
 from core.prompts.spec import PromptSpec
 
@@ -44,8 +44,8 @@ def parse_schema_text(text: str | None) -> dict | None:
     if text is None or not text.strip():
         return None
     try:
-        data = json.loads(text)
-    except RecursionError:
+        data = loads(text)
+    except NotJSON:
         raise InvalidSchema("The JSON schema is nested too deeply to read.") from None
     except json.JSONDecodeError as exc:
         raise InvalidSchema(f"The JSON schema is not valid JSON (line {exc.lineno}, column {exc.colno}: "

@@ -10,6 +10,8 @@ from core.llm.base import ChatStream, GenParams, Message, Usage
 from core.prompts.spec import PromptSpec
 from core.rag.context import build_context
 from core.rag.retriever import Retrieval, retrieve
+from core.rag.select import RAG_PROFILES, RagProfile, SourcedSnippet, profile_key, render_context, select_context
+from core.rag.select import approx_tokens, text_token_counter
 
 DEFAULT_PROMPT = "guardrail"
 NO_PASSAGES = "(no passages were retrieved)"
@@ -46,18 +48,30 @@ class AnswerResult:
     backend: str = ""
     model: str = ""
     messages: list = field(default_factory=list)
-    chunks_used: int = 0          # chunks that fit the context window (may be fewer than retrieved)
+    chunks_used: int = 0          # sources [1]..[n] in the prompt (may be fewer than retrieved)
     seconds: float = 0.0
+    sources: list = field(default_factory=list)     # chunk [n] of the prompt = sources[n-1] (RetrievedChunk)
+    snippets: list = field(default_factory=list)    # what of each source went into the prompt (SourcedSnippet)
+    profile: dict = field(default_factory=dict)     # the RAG profile used: name, k, method, budget_tokens, ...
+    context_selected: bool = False                  # True: selected sentences, False: whole chunks
 
     @property
     def table_version(self) -> int:
         return self.retrieval.table_version
 
+    @property
+    def prompt_chunks(self) -> list:
+        """The chunks numbered [1]..[n] in the prompt, in that order (what the citations point to)."""
+        return list(self.sources) if self.sources else list(self.retrieval.chunks[: self.chunks_used])
+
     def to_dict(self) -> dict:
+        chunks = self.prompt_chunks
         return {
             "answer": self.text, "citations": self.citations.to_dict(),
-            "retrieved": [c.to_dict() for c in self.retrieval.chunks[: self.chunks_used or None]],
-            "retrieved_ids": self.retrieval.ids[: self.chunks_used or None],
+            "retrieved": [c.to_dict() for c in chunks],
+            "retrieved_ids": [c.id for c in chunks],
+            "in_prompt": [s.to_dict() for s in self.snippets],
+            "rag_profile": self.profile, "context_selected": self.context_selected,
             "collection": self.retrieval.collection, "table_version": self.retrieval.table_version,
             "table_name": self.retrieval.table_name, "mode": self.retrieval.mode, "prompt": self.prompt,
             "backend": self.backend, "model": self.model,
@@ -76,15 +90,19 @@ class AnswerStream:
     messages: list
     chunks_used: int
     started: float
+    rag: "RagPrompt | None" = None
 
     def __iter__(self):
         return iter(self.stream)
 
     def result(self) -> AnswerResult:
         res = self.stream.result()
+        rp = self.rag
         return AnswerResult(res.text, res.usage, self.retrieval, check_citations(res.text, self.chunks_used),
                             self.prompt, self.backend, self.model, self.messages, self.chunks_used,
-                            time.perf_counter() - self.started)
+                            time.perf_counter() - self.started,
+                            sources=list(rp.chunks) if rp else [], snippets=list(rp.snippets) if rp else [],
+                            profile=dict(rp.profile) if rp else {}, context_selected=bool(rp and rp.selected))
 
 
 # ---- the prepare step: ONE place that turns retrieved chunks into the messages a model answers from ----------
@@ -92,11 +110,52 @@ class AnswerStream:
 class RagPrompt:
     """The messages of a RAG answer and what went into them."""
     messages: list[Message]
-    chunks: list                  # the retrieved chunks in the prompt, numbered [1]..[n] in rank order
-    dropped: int                  # lowest-ranked retrieved chunks left out so the prompt fits the window
+    chunks: list                  # the chunks in the prompt: chunk [n] = chunks[n-1] (rank order for whole chunks,
+                                  # best-matching source first for selected sentences)
+    dropped: int                  # retrieved chunks not in the prompt (no sentence selected, or cut to fit the window)
     prompt_tokens: int
     n_ctx: int
     params: GenParams
+    snippets: list[SourcedSnippet] = field(default_factory=list)   # what of chunk [n] is in the prompt
+    profile: dict = field(default_factory=dict)     # name, k, method, budget_tokens, max_sentences (recorded)
+    selected: bool = False                          # True: selected sentences; False: whole chunks
+
+    @property
+    def context(self) -> str:
+        return render_context(self.snippets)
+
+
+def resolve_profile(backend=None, profile: "RagProfile | str | dict | None" = None) -> tuple[str, RagProfile]:
+    """(name, profile): the given profile (a RagProfile, a name of RAG_PROFILES or a dict of its fields), else the
+    measured default of the backend that answers (core.rag.select.profile_for: embedded -> selected sentences,
+    any server backend -> whole chunks)."""
+    if isinstance(profile, RagProfile):
+        return "custom", profile
+    if isinstance(profile, dict):
+        d = dict(profile)
+        name = str(d.pop("name", "custom") or "custom")
+        base = RAG_PROFILES.get(name)
+        fields = {k: v for k, v in d.items() if k in RagProfile.__dataclass_fields__}
+        try:
+            return name, RagProfile(**{**(base.to_dict() if base else {}), **fields})
+        except TypeError as exc:
+            from core.errors import InvalidParams
+            raise InvalidParams(f"RAG profile {profile!r} is incomplete: {exc}") from exc
+    if isinstance(profile, str) and profile.strip():
+        name = profile.strip().lower()
+        if name not in RAG_PROFILES:
+            from core.errors import InvalidParams
+            raise InvalidParams(f"Unknown RAG profile {profile!r}: use one of {', '.join(RAG_PROFILES)}.")
+        return name, RAG_PROFILES[name]
+    name = profile_key(getattr(backend, "name", None))
+    return name, RAG_PROFILES[name]
+
+
+def profile_record(name: str, prof: RagProfile, k: int | None = None) -> dict:
+    """What a result records about the context it was given (the report and the page show it)."""
+    return {"name": name, "k": int(k if k is not None else prof.k), "method": prof.method,
+            "budget_tokens": prof.budget_tokens if prof.method != "chunks" else None,
+            "max_sentences": prof.max_sentences if prof.method == "sentences" else None}
 
 
 def rag_variables(spec: PromptSpec, question: str, variables: dict | None = None) -> dict[str, str]:
@@ -116,39 +175,76 @@ def rag_variables(spec: PromptSpec, question: str, variables: dict | None = None
 
 
 def build_messages(question: str, chunks, spec: PromptSpec, variables: dict | None = None) -> list[Message]:
+    """Messages with whole `chunks` numbered in rank order (the server profile's context)."""
     return spec.render(rag_variables(spec, question, variables),
                        context=build_context(chunks) if chunks else NO_PASSAGES)
 
 
+def _render(question: str, snippets: list[SourcedSnippet], spec: PromptSpec, variables: dict | None):
+    return spec.render(rag_variables(spec, question, variables),
+                       context=render_context(snippets) if snippets else NO_PASSAGES)
+
+
 def prepare_rag_messages(question: str, chunks, spec: PromptSpec, backend, model: str | None = None,
-                         params: GenParams | None = None, variables: dict | None = None) -> RagPrompt:
+                         params: GenParams | None = None, variables: dict | None = None,
+                         profile: RagProfile | str | dict | None = None) -> RagPrompt:
     """THE prepare step of every RAG answer: the Knowledge Base's Ask, Compare's RAG approaches (single question
     and batch) and `python -m core ask` all call this, so a prompt that answers on one page answers on the other.
 
-    Renders `spec` with the numbered context of `chunks` (in rank order) and fits it into the model's context
-    window: while prompt + max_tokens does not fit, the lowest-ranked chunk is dropped. Raises ContextOverflow
-    when even the prompt without any chunk does not fit. (Context selection for small models is tuned here.)"""
+    The context follows the RAG profile of the backend that answers (`profile` overrides it; core.rag.select):
+    - "embedded" (method sentences): the sentences of `chunks` that best match the question, under the profile's
+      token budget (counted in the backend's own tokens), grouped per chunk and numbered best source first;
+    - "server" (method chunks): whole chunks in rank order.
+    Either way the context is `render_context`'s '[n] (source) text' blocks and `RagPrompt.chunks[n-1]` is the
+    chunk behind [n], so the citation check and the scores look at what was really in the prompt. Then the prompt
+    is fitted into the model's window: while prompt + max_tokens does not fit, the last source is dropped. Raises
+    ContextOverflow when even the prompt without any context does not fit."""
     if not (question or "").strip():
         raise EmptyPrompt("The question is empty: type a question first.")
     params = (params or spec.gen_params()).validate()
     chunks = list(chunks)
+    name, prof = resolve_profile(backend, profile)
     n_ctx = backend.context_window(model, params)
     retrieved = len(chunks)
+    if prof.method == "chunks":
+        # whole chunks; no token budget beyond the model's window (a server model reads long contexts)
+        snippets = select_context(question, chunks, 10 ** 9, approx_tokens, method="chunks")
+    else:
+        snippets = select_context(question, chunks, prof.budget_tokens, text_token_counter(backend, model),
+                                  method=prof.method, max_sentences=prof.max_sentences,
+                                  first_words=prof.first_words)
     while True:
-        messages = build_messages(question, chunks, spec, variables)
+        messages = _render(question, snippets, spec, variables)
         used = backend.count_tokens(messages, model)
-        if used + params.max_tokens <= n_ctx or not chunks:
+        if used + params.max_tokens <= n_ctx or not snippets:
             break
-        chunks.pop()   # drop the lowest-ranked chunk and try again
+        snippets.pop()   # drop the last source (lowest ranked / lowest scoring) and try again
     if used + params.max_tokens > n_ctx:
         raise ContextOverflow(used, params.max_tokens, n_ctx, model or "")
-    return RagPrompt(messages, chunks, retrieved - len(chunks), used, n_ctx, params)
+    return RagPrompt(messages, [sn.chunk for sn in snippets], retrieved - len(snippets), used, n_ctx, params,
+                     snippets, profile_record(name, prof, retrieved), prof.method != "chunks")
+
+
+@dataclass
+class Prepared:
+    """What `prepare` returns. Unpacks as the 7-tuple (backend, model, spec, params, retrieval, messages,
+    chunks_used) older callers use; `.rag` is the RagPrompt (sources, snippets, profile)."""
+    backend: object
+    model: str | None
+    spec: PromptSpec
+    params: GenParams
+    retrieval: Retrieval
+    rag: RagPrompt
+
+    def __iter__(self):
+        return iter((self.backend, self.model, self.spec, self.params, self.retrieval, self.rag.messages,
+                     len(self.rag.chunks)))
 
 
 def prepare(question: str, collection: str, backend=None, model: str | None = None, prompt: PromptSpec | None = None,
-            mode: str = "hybrid", k: int = 4, params: GenParams | dict | None = None, version: int | None = None):
-    """Retrieve, then `prepare_rag_messages`. Returns (backend, model, spec, params, retrieval, messages,
-    chunks_used)."""
+            mode: str = "hybrid", k: int | None = None, params: GenParams | dict | None = None,
+            version: int | None = None, profile: RagProfile | str | dict | None = None) -> Prepared:
+    """Retrieve (k chunks; default the backend's RAG profile's k), then `prepare_rag_messages` with that profile."""
     if not (question or "").strip():
         raise EmptyPrompt("The question is empty: type a question first.")
     if backend is None or isinstance(backend, str):
@@ -158,21 +254,25 @@ def prepare(question: str, collection: str, backend=None, model: str | None = No
     if isinstance(params, dict):
         params = GenParams.from_dict({**spec.gen_params().to_dict(), **params})
     params = (params or spec.gen_params()).validate()
-    retrieval = retrieve(question, collection, mode=mode, k=k, version=version)
-    rp = prepare_rag_messages(question, retrieval.chunks, spec, backend, model, params)
-    return backend, model, spec, rp.params, retrieval, rp.messages, len(rp.chunks)
+    name, prof = resolve_profile(backend, profile)
+    retrieval = retrieve(question, collection, mode=mode, k=int(k) if k else prof.k, version=version)
+    rp = prepare_rag_messages(question, retrieval.chunks, spec, backend, model, params,
+                              profile={"name": name, **prof.to_dict()} if name != "custom" else prof)
+    return Prepared(backend, model, spec, rp.params, retrieval, rp)
 
 
 def answer(question: str, collection: str, backend=None, model: str | None = None, prompt: PromptSpec | None = None,
-           mode: str = "hybrid", k: int = 4, params: GenParams | dict | None = None, stream: bool = False,
-           version: int | None = None):
-    """Retrieve k chunks, prompt the model with them numbered, check the citations of the reply.
+           mode: str = "hybrid", k: int | None = None, params: GenParams | dict | None = None, stream: bool = False,
+           version: int | None = None, profile: RagProfile | str | dict | None = None):
+    """Retrieve k chunks, prompt the model with the context the backend's RAG profile selects from them (numbered
+    sources), check the citations of the reply.
 
     stream=False -> AnswerResult. stream=True -> AnswerStream (iterate it / st.write_stream it, then .result())."""
     t0 = time.perf_counter()
-    be, model, spec, params, retrieval, messages, used = prepare(question, collection, backend, model, prompt, mode,
-                                                                 k, params, version)
-    model_id = be.resolve(model)
-    chat = be.chat_stream(messages, params, model)
-    s = AnswerStream(chat, retrieval, spec.name, be.name, model_id, messages, used, t0)
+    p = prepare(question, collection, backend, model, prompt, mode, k, params, version, profile)
+    be = p.backend
+    model_id = be.resolve(p.model)
+    chat = be.chat_stream(p.rag.messages, p.params, p.model)
+    s = AnswerStream(chat, p.retrieval, p.spec.name, be.name, model_id, p.rag.messages, len(p.rag.chunks), t0,
+                     p.rag)
     return s if stream else s.result()

@@ -40,12 +40,15 @@ def register(sub) -> None:
     p.add_argument("question")
     p.add_argument("--collection", required=True)
     p.add_argument("--mode", choices=["vector", "fts", "hybrid"], default="hybrid")
-    p.add_argument("-k", type=int, default=4)
+    p.add_argument("-k", type=int, default=None, help="chunks retrieved (default: the RAG profile's, 4)")
     p.add_argument("--backend", default=None)
     p.add_argument("--model", default=None)
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--version", type=int, default=None)
+    p.add_argument("--profile", choices=["embedded", "server"], default=None,
+                   help="RAG context profile (default: the backend's: embedded = selected sentences under a token "
+                        "budget, server = whole chunks)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
@@ -149,18 +152,24 @@ def cmd_ask(args) -> int:
     params = {k: v for k, v in {"max_tokens": args.max_tokens, "temperature": args.temperature}.items() if v is not None}
     if args.json:
         res = answer(args.question, args.collection, backend=args.backend, model=args.model, mode=args.mode,
-                     k=args.k, params=params or None, version=args.version)
+                     k=args.k, params=params or None, version=args.version, profile=args.profile)
         emit_json(res.to_dict())
         return 0
     s = answer(args.question, args.collection, backend=args.backend, model=args.model, mode=args.mode, k=args.k,
-               params=params or None, stream=True, version=args.version)
+               params=params or None, stream=True, version=args.version, profile=args.profile)
     for delta in s:
         sys.stdout.write(delta)
         sys.stdout.flush()
     res = s.result()
     print("\n")
-    for i, c in enumerate(res.retrieval.chunks[: res.chunks_used], start=1):
-        print(f"[{i}] {c.source} chunk {c.position}: {' '.join(c.text.split())[:160]}")
+    texts = [sn.text for sn in res.snippets] if res.context_selected else []
+    for i, c in enumerate(res.prompt_chunks, start=1):
+        shown = texts[i - 1] if i <= len(texts) else " ".join(c.text.split())[:160]
+        print(f"[{i}] {c.source} chunk {c.position}: {shown}")
+    prof = res.profile or {}
+    if prof:
+        how = (f"selected sentences ≤ {prof.get('budget_tokens')} tokens" if res.context_selected else "whole chunks")
+        print(f"context: {prof.get('name')} profile, k={prof.get('k')}, {how}", file=sys.stderr)
     for p in res.citations.problems:
         print(f"warning: {p}", file=sys.stderr)
     u = res.usage

@@ -55,7 +55,8 @@ class RagProfile:
 
 RAG_PROFILES: dict[str, RagProfile] = {
     # SmolLM2-135M in llama.cpp: the four best-matching sentences of k=4 chunks (<= 160 tokens), the guardrail
-    # prompt, greedy decoding; keyword share 0.53 vs 0.24 with whole chunks (README "RAG on a small model").
+    # prompt, greedy decoding; through the prepare step keyword share 0.47 vs 0.31 with whole chunks on the 31 fact
+    # questions (README "RAG on a small model", bench/small_model_rag.py product_* configs).
     "embedded": RagProfile(k=4, method="sentences", budget_tokens=160, max_sentences=4, prompt="guardrail",
                            temperature=0.0, repeat_penalty=None, max_tokens=160),
     # Ollama / OpenAI-compatible servers run bigger models that read long contexts well: whole chunks.
@@ -64,9 +65,14 @@ RAG_PROFILES: dict[str, RagProfile] = {
 }
 
 
+def profile_key(backend_name: str | None) -> str:
+    """'embedded' for the in-process model, 'server' for every other backend (the key of RAG_PROFILES)."""
+    return "embedded" if (backend_name or "embedded") == "embedded" else "server"
+
+
 def profile_for(backend_name: str | None) -> RagProfile:
     """The embedded profile for the in-process model, the server profile for every other backend."""
-    return RAG_PROFILES["embedded" if (backend_name or "embedded") == "embedded" else "server"]
+    return RAG_PROFILES[profile_key(backend_name)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -860,9 +860,68 @@ def run(spec: dict, report) -> dict:
     review.save_candidates(uc, kept + res.candidates)
     out = {**res.to_dict(), "usecase": uc.name, "total_candidates": len(kept) + len(res.candidates),
            "stopped": bool(stop and stop())}
+    if out["stopped"]:               # a job's cancel: what was made so far is saved, the job ends cancelled
+        from core.jobs import Cancelled
+        raise Cancelled(f"cancelled after {res.chunks_done}/{res.chunks} chunk(s); {len(res.candidates)} new "
+                        "candidate(s) saved")
     report(progress=1.0, message=f"{len(res.candidates)} new candidate(s) from {res.chunks_done} chunk(s), "
                                  f"{len(res.errors)} chunk error(s)", force=True)
     return out
+
+
+JOB_KIND = "usecase_questions"          # core.jobs kind (core/jobs/registry.py) whose run function is `run` above
+
+
+def job_spec(usecase: str, generator: str = "auto", *, backend: str = "", model: str = "",
+             per_chunk: int = DEFAULT_PER_CHUNK, limit: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+             replace_pending: bool = False) -> dict:
+    """The spec of one generation (what `run` reads), checked before anything starts."""
+    resolve_generator(generator, backend or None)
+    if not 1 <= int(per_chunk) <= 20:
+        raise UseCaseError(f"per_chunk must be 1 to 20 (got {per_chunk}).")
+    if limit is not None and int(limit) < 1:
+        raise UseCaseError(f"limit must be at least 1 (got {limit}).")
+    return {"usecase": usecase, "generator": generator, "backend": backend or "", "model": model or "",
+            "per_chunk": int(per_chunk), "limit": None if limit is None else int(limit),
+            "timeout_s": float(timeout_s), "replace_pending": bool(replace_pending)}
+
+
+def cli_line(spec: dict) -> str:
+    """The command that runs the same generation in the foreground."""
+    parts = ["python", "-m", "core", "usecase", "gen-questions", spec["usecase"], "--generator",
+             spec.get("generator") or "auto"]
+    if spec.get("backend"):
+        parts += ["--backend", spec["backend"]]
+    if spec.get("model"):
+        parts += ["--model", spec["model"]]
+    if int(spec.get("per_chunk") or DEFAULT_PER_CHUNK) != DEFAULT_PER_CHUNK:
+        parts += ["--per-chunk", str(int(spec["per_chunk"]))]
+    if spec.get("limit"):
+        parts += ["--limit", str(int(spec["limit"]))]
+    if float(spec.get("timeout_s") or DEFAULT_TIMEOUT_S) != DEFAULT_TIMEOUT_S:
+        parts += ["--timeout", f"{float(spec['timeout_s']):g}"]
+    if spec.get("replace_pending"):
+        parts.append("--replace-pending")
+    import shlex
+    return shlex.join(parts)
+
+
+def start_job(spec: dict):
+    """Generation as a background job (its own process, progress, log, cancel): returns the core.jobs Job."""
+    from core import jobs
+    from core.usecase import workspace
+
+    uc = workspace.get_usecase(str(spec.get("usecase") or ""))
+    uc.writable("candidates")                       # the read-only demo: a clear error now, not in the worker
+    return jobs.create(JOB_KIND, spec, name=f"questions for {uc.name}")
+
+
+def latest_job(usecase: str):
+    """The newest generation job of a use case (any state), or None."""
+    from core import jobs
+
+    mine = jobs.list_jobs(JOB_KIND, where=lambda j: (j.spec or {}).get("usecase") == usecase)
+    return mine[0] if mine else None          # newest first
 
 
 class ConsoleReport:

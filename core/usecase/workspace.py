@@ -422,8 +422,8 @@ def install_prompts(uc: UseCase) -> dict[str, str]:
     from core.prompts.library import PromptLibrary, PromptNotFound, load_spec_file
 
     lib = PromptLibrary()
+    lib.ensure_starter()        # first: an empty library gets the demo's starters even when a use case comes first
     if uc.builtin:
-        lib.ensure_starter()
         return {p: p for p in prompt_names(uc)}
     out = {}
     for p in prompt_names(uc):
@@ -480,19 +480,80 @@ def compare_command(uc: UseCase) -> str:
     return f"python -m core usecase compare {uc.name} --run"
 
 
+def classic_approaches(uc: UseCase, adapter: str | None = None):
+    """The classic approaches on this use case as ApproachSpecs. The bundled demo gets exactly Compare's classic
+    preset (`compare --preset classic`); another use case gets `approach_strings`, with its prompts installed in
+    the prompt library first (so the approaches can name them)."""
+    from core.compare.approach import classic_presets, parse_approach
+
+    if uc.builtin:
+        return classic_presets(uc.collection)
+    install_prompts(uc)
+    return [parse_approach(a) for a in approach_strings(uc, adapter)]
+
+
+@dataclass(frozen=True)
+class PageInputs:
+    """What every page reads from the selected use case: its collection, prompt set, training dataset, question
+    set and checks (as the Compare runner's Scenario). For the bundled demo these are exactly the scenario's."""
+    name: str
+    title: str
+    builtin: bool
+    collection: str
+    prompts_dir: Path
+    prompts: tuple[str, ...]          # the prompt set as prompt-library names (`NAME__few_shot`; the demo's plain)
+    train: Path                       # chat JSONL (may not exist yet)
+    questions: Path                   # the question set (may not exist yet)
+    system_prompt: str
+    scenario: object                  # core.scenario.Scenario: product, collection, voice checks, refusal patterns
+
+    @property
+    def has_questions(self) -> bool:
+        return self.questions.is_file()
+
+    def question_set(self, limit: int | None = None) -> list:
+        """The question set, parsed strictly (DatasetError naming what to do when there is none yet)."""
+        from core.errors import DatasetError
+        from core.scenario import load_questions
+
+        if not self.builtin and not self.questions.is_file():
+            raise DatasetError(f"The use case {self.name!r} has no question set yet: generate candidate questions "
+                               "and save the reviewed ones on the Use Case page "
+                               f"(`python -m core usecase review {self.name} --save`).", [], self.questions.name)
+        if self.builtin:
+            return self.scenario.questions(limit)
+        qs = load_questions(self.questions)
+        return qs[:limit] if limit else qs
+
+    def prompt_values(self) -> dict:
+        """{product}, {system_prompt} ... for prompt templates (the scenario's top-level values)."""
+        return dict(self.scenario.raw or {})
+
+
+def page_inputs(name: str | None = None) -> PageInputs:
+    """The one place pages learn what the selected use case (default: the bundled demo) gives them. Cheap: reads
+    files only (no model, no embedder, nothing written)."""
+    uc = get_usecase(name or BUILTIN)
+    sc = scenario_of(uc)
+    raw = sc.raw or {}
+    return PageInputs(name=uc.name, title=uc.title, builtin=uc.builtin, collection=uc.collection,
+                      prompts_dir=uc.file("prompts"),
+                      prompts=tuple(library_prompt_name(uc, p) for p in prompt_names(uc)),
+                      train=uc.file("train"), questions=uc.file("questions"),
+                      system_prompt=uc.system_prompt or str(raw.get("system_prompt") or ""), scenario=sc)
+
+
 def start_comparison(uc: UseCase, adapter: str | None = None, limit: int | None = None, name: str = "") -> str:
     """Create (not run) a Compare run of the classic approaches on this use case: its prompts installed in the
     prompt library, its question set, and its own voice checks (not the demo's). Returns the run id."""
     from core.compare import runner
-    from core.compare.approach import parse_approach
     from core.scenario import load_questions
 
     if not uc.file("questions").is_file():
         raise UseCaseError(f"{uc.name} has no question set yet: generate candidates, accept some and save them "
                            f"(`python -m core usecase review {uc.name} --save`).")
     questions = load_questions(uc.file("questions"))
-    install_prompts(uc)
-    specs = [parse_approach(a) for a in approach_strings(uc, adapter)]
+    specs = classic_approaches(uc, adapter)
     return runner.create_run(specs, questions, name=name or f"{uc.name}-first", questions_source=str(uc.file("questions")),
                              limit=limit, scenario=scenario_of(uc))
 

@@ -84,3 +84,21 @@ def test_unavailable_approaches_resolve_with_reasons(data_dir):
     ok = A.resolve(A.ApproachSpec("p", prompt="few_shot"), max_tokens=32, seed=7)
     assert ok.available and ok.prompt_version >= 1 and ok.params["max_tokens"] == 32 and ok.params["seed"] == 7
     assert "few_shot@" in ok.describe()
+
+
+def test_rag_profile_key_and_the_retrieval_only_spec(data_dir, monkeypatch):
+    s = A.parse_approach("rag_whole=model=smollm2-135m-instruct,prompt=guardrail,rag=support:hybrid:4,profile=server")
+    assert s.profile == "server" and A.parse_approach(s.to_string()) == s
+    with pytest.raises(CompareError, match="profile 'tiny' is unknown"):
+        A.parse_approach("x=model=m,prompt=p,rag=support,profile=tiny")
+    ref = A.retrieval_only_preset("support", k=3)
+    assert ref.model_free and ref.kind == "retrieval only (no model)" and ref.rag.k == 3
+    assert A.parse_approach(ref.to_string()) == ref and not any(a.model_free for a in A.classic_presets())
+    with pytest.raises(CompareError, match="needs retrieval"):
+        A.parse_approach("ref=model=extractive")
+    from argparse import Namespace
+
+    from core.compare import cli as compare_cli
+    monkeypatch.setattr(compare_cli, "_ensure_sample_collection", lambda: None)   # composition only, no ingest
+    specs = compare_cli._approaches(Namespace(preset="classic+retrieval", approach=[]))
+    assert [a.name for a in specs][-1] == A.RETRIEVAL_ONLY and len(specs) == 5

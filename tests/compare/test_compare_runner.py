@@ -94,7 +94,10 @@ def test_batch_in_background_resumes_after_kill_and_report_renders(env):
             assert sc["value"] is not None or sc["reason"], name
         if r["approach"] == "rag":
             assert r["retrieval"]["table_version"] == by["rag"]["rag"]["table_version"]
-            assert len(r["retrieval"]["chunks"]) == 2 and r["scores"]["context_hit"]["value"] is not None
+            # k=2 retrieved; the chunks listed are those the prompt held (the embedded profile selects sentences)
+            assert r["retrieval"]["retrieved"] == 2 and 1 <= len(r["retrieval"]["chunks"]) <= 2
+            assert r["retrieval"]["dropped"] == 2 - len(r["retrieval"]["chunks"])
+            assert r["scores"]["context_hit"]["value"] is not None
             assert r["latency_s"] >= r["retrieval_s"] > 0
 
     path = report.export(run_id, "html", env / "out" / "report.html")
@@ -161,7 +164,10 @@ def test_backend_dying_mid_run_fails_clearly_and_resume_finishes(env, monkeypatc
     server = _start_server(port)
     try:
         specs = [A.ApproachSpec("remote", "smollm2", "zero_shot", backend="openai")]
-        run_id = runner.create_run(specs, _questions(), max_tokens=16)
+        # one request at a time: llama_cpp.server (interrupt_requests on by default) cuts a streamed answer short
+        # when the next request arrives, and this test is about the sequential order (fan-out:
+        # test_compare_fanout.py)
+        run_id = runner.create_run(specs, _questions(), max_tokens=16, concurrency=1)
 
         def kill_after_first(rec, status):
             if status["done"] == 1 and server.poll() is None:

@@ -132,3 +132,30 @@ def test_report_and_summary_use_the_verdicts_and_label_the_blended_mean():
     html = render_html(run, summary, include_charts=False)
     assert "<h2>Verdicts per question type</h2>" in html and "voice: fine-tuned columns" in html
     assert V.to_dict(summary["verdicts"])["facts"]["best"] in ("prompt_rag", "fine_tuned_rag")
+
+
+def test_the_retrieval_only_reference_column_is_scored_but_never_recommended():
+    """The model-free column quotes the evidence, so it can top the fact scores; it is shown as a reference and
+    the verdicts and the overall recommendation still choose among the model columns."""
+    from core.compare.approach import retrieval_only_preset
+
+    results = _seed_like_results(rag_facts=0.6)
+    ref = retrieval_only_preset("support")
+    for q in QUESTIONS:
+        fact = q["tags"][0] in ("fact_lookup", "updated_fact")
+        results.append(_rec(q["id"], ref.name, "An SMS top-up pack of 500 credits costs €10. [1]",
+                            kw=1.0 if fact else None, voice=0.0, ctx=1.0))
+    run = _run(results)
+    run.spec["approaches"].append(Resolved(spec=ref, prompt_name="-", model_id=ref.model,
+                                           rag={"collection": "support", "mode": "hybrid", "k": 4}).to_dict())
+    v = V.build(run)
+    assert v["facts"].estimates[ref.name].mean == 1.0                       # scored and shown ...
+    assert v["facts"].best != ref.name and ref.name not in v["facts"].contenders   # ... never the pick
+    assert ref.name not in v["recommendation"]["text"] and v["columns"][ref.name] == "retrieval only (no model)"
+    s = summarise(run)
+    d = s["decision"]
+    assert ref.name in [r["approach"] for r in d["accuracy"]["table"]]
+    assert "Reference, no model: retrieval_only" in d["accuracy"]["text"]
+    for part in ("accuracy", "latency", "cost", "maintenance", "overall"):
+        assert d[part]["winner"] != ref.name, part
+    assert ref.name in render_markdown(run, s)

@@ -1,5 +1,7 @@
 """The one RAG prepare step: the Knowledge Base's Ask and Compare's RAG approaches build the same messages and fit
-a long retrieved context into the model's window the same way (Compare used to send every chunk and fail)."""
+a long retrieved context into the model's window the same way (Compare used to send every chunk and fail).
+These tests use the server profile (whole chunks) on the embedded model so that the context overflows the window;
+the embedded profile's sentence selection is tested in test_rag_prepare_select.py."""
 from __future__ import annotations
 
 import pytest
@@ -27,12 +29,12 @@ def test_compare_rag_answers_a_long_context_question_the_knowledge_base_answers(
 
     # the Knowledge Base's Ask
     _, _, kb_spec, params, kb_retrieval, kb_messages, used = rag_answer.prepare(
-        QUESTION, "kb", be, k=K, params={"max_tokens": 64})
+        QUESTION, "kb", be, k=K, params={"max_tokens": 64}, profile="server")
     assert kb_spec.name == "guardrail" and 1 <= used < len(kb_retrieval.chunks)
 
     # Compare's prompt + RAG approach on the same collection, prompt and window
     res = A.resolve(A.ApproachSpec("prompt_rag", prompt="guardrail", rag=A.RetrievalSpec("kb", "hybrid", K),
-                                   max_tokens=64), backend_name="embedded")
+                                   max_tokens=64, profile="server"), backend_name="embedded")
     assert res.available, res.reason
     run = A.AnswerRun(res, QUESTION, be)
     assert run.prepare() == kb_messages
@@ -47,7 +49,7 @@ def test_prepare_rag_messages_drops_lowest_ranked_chunks_then_refuses(kb):
     be = get_backend("embedded")
     spec = rag_answer.default_prompt()
     chunks = api.retrieve(QUESTION, "kb", k=K).chunks
-    rp = rag_answer.prepare_rag_messages(QUESTION, chunks, spec, be, params=spec.gen_params())
+    rp = rag_answer.prepare_rag_messages(QUESTION, chunks, spec, be, params=spec.gen_params(), profile="server")
     assert rp.chunks == chunks[: len(rp.chunks)] and rp.dropped == len(chunks) - len(rp.chunks)
     assert rp.prompt_tokens + rp.params.max_tokens <= rp.n_ctx
     # one more chunk would not have fitted
@@ -57,4 +59,4 @@ def test_prepare_rag_messages_drops_lowest_ranked_chunks_then_refuses(kb):
     huge = spec.gen_params()
     huge.max_tokens = be.context_window()
     with pytest.raises(ContextOverflow):
-        rag_answer.prepare_rag_messages(QUESTION, chunks, spec, be, params=huge)
+        rag_answer.prepare_rag_messages(QUESTION, chunks, spec, be, params=huge, profile="server")

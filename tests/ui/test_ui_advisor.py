@@ -7,6 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from core import advisor as ADV
+from core.safe_text import unescape_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "5_Advisor.py")
@@ -126,7 +127,7 @@ def test_ratings_panel_rates_answers_shown_as_plain_text(data_dir):
     # no name: refused, nothing written
     at.radio(key="rate_0_label").set_value("good")
     at.button(key="FormSubmitter:rate_form_0-Save rating").click().run()
-    assert any("rater's name" in e.value for e in at.error) and not R.latest(run.dir)
+    assert any("rater's name" in unescape_markdown(e.value) for e in at.error) and not R.latest(run.dir)
     at.text_input(key="rate_rater").input("ana")
     at.radio(key="rate_0_label").set_value("good")
     at.radio(key="rate_0_grade").set_value(4)

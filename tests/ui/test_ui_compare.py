@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.safe_text import unescape_markdown
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Compare.py")
 BAD = '{"id": "a", "question": "fine?"}\n{"id": "b", "reference": "no question"}\nnot json\n'
 
@@ -17,7 +19,8 @@ def _app() -> AppTest:
 def _texts(at) -> str:
     parts = [x.value for x in at.markdown] + [x.value for x in at.caption] + [x.value for x in at.info]
     parts += [x.value for x in at.warning] + [x.value for x in at.error] + [x.value for x in at.success]
-    return "\n".join(str(p) for p in parts)
+    raw = "\n".join(str(p) for p in parts)
+    return raw + "\n" + unescape_markdown(raw)     # as written and as read (untrusted parts are escaped)
 
 
 def test_page_loads_with_classic_preset(data_dir):
@@ -46,12 +49,25 @@ def test_builder_add_remove_and_validation(data_dir):
     assert not at.exception
 
 
+def test_retrieval_only_reference_column_can_be_added(data_dir):
+    at = _app().run()
+    at.button(key="cmp_add_retrieval").click().run()
+    a = at.session_state["cmp_approaches"][-1]
+    assert at.session_state[f"cmp_{a['uid']}_name"] == "retrieval_only"
+    assert at.session_state[f"cmp_{a['uid']}_model"] == "extractive" and a["rag"] != "off"
+    code = " ".join(c.value for c in at.sidebar.code)
+    assert "retrieval_only=model=extractive" in code and "rag=" in code
+    at.button(key="cmp_add_retrieval").click().run()                          # once only
+    assert len(at.session_state["cmp_approaches"]) == 5
+    assert not at.exception and not at.error
+
+
 def test_bad_question_upload_lists_problems(data_dir):
     at = _app().run()
     at.radio(key="cmp_src").set_value("Upload JSONL/CSV")
     at.file_uploader(key="cmp_upload").upload("questions.jsonl", BAD.encode(), "application/jsonl")
     at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
-    errs = " ".join(e.value for e in at.error)
+    errs = " ".join(unescape_markdown(e.value) for e in at.error)   # messages are escaped
     assert "line 2" in errs and "missing field `question`" in errs and "line 3" in errs
     assert any(list(df.value["line"]) == [2, 3] for df in at.dataframe if "line" in df.value.columns)
     assert not at.exception
@@ -225,3 +241,29 @@ def test_results_tab_rates_answers_and_the_rating_survives_a_refresh(data_dir):
     again.run()
     assert not again.exception
     assert any(t.value.startswith("ana: good · grade 5") for t in again.text)
+
+
+def test_requests_in_flight_only_for_server_backends_and_stored_with_the_run(data_dir, monkeypatch):
+    """The embedded model answers one at a time: the control is disabled; with an OpenAI-compatible default backend
+    it is enabled and the run keeps the chosen value (here no server answers: the run fails fast, and that is
+    not what is checked)."""
+    from core.compare import runner
+
+    at = _app().run()
+    assert at.number_input(key="cmp_concurrency").disabled and at.number_input(key="cmp_concurrency").value == 4
+    monkeypatch.setenv("WORKBENCH_BACKEND", "openai")
+    monkeypatch.setenv("WORKBENCH_COMPARE_CONCURRENCY", "6")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    at = _app().run()
+    box = at.number_input(key="cmp_concurrency")
+    assert not box.disabled and box.value == 6
+    box.set_value(3)
+    at.number_input(key="cmp_limit").set_value(1)
+    at.button(key="FormSubmitter:cmp_batch_form-Start batch").click().run()
+    assert not at.exception and not at.error
+    (r,) = runner.list_runs()
+    try:
+        assert runner.load_run(r["run_id"]).spec["params"]["concurrency"] == 3
+    finally:
+        runner.request_stop(r["run_id"])
+        runner.wait(r["run_id"], timeout=120)

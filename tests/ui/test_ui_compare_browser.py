@@ -26,6 +26,8 @@ def test_classic_batch_matrix_chart_and_export(streamlit_server, page, tmp_path)
         wait_script_idle(page)
 
     page.get_by_role("tab", name="Batch run").click()
+    # the embedded model answers one at a time: "Requests in flight" is only for server backends
+    assert page.locator(".st-key-cmp_concurrency input").is_disabled()
     page.locator(".st-key-cmp_limit input").fill("3")
     page.locator(".st-key-cmp_max_tokens input").fill("32")
     page.locator(".st-key-cmp_name input").fill("browser classic")

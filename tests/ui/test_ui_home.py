@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.safe_text import unescape_markdown
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -25,7 +27,9 @@ def app(data_dir, monkeypatch):
 
 
 def texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    """Element bodies as written and as the reader sees them (untrusted parts are Markdown-escaped)."""
+    raw = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    return raw + "\n" + unescape_markdown(raw)
 
 
 def test_status_cards_and_help(app):

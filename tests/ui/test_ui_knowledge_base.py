@@ -128,6 +128,13 @@ def test_ask_shows_cited_answer_and_version(kb_data):
     assert any(h.startswith("[1] ") for h in heads)
     if not res.citations.ok:
         assert at.warning
+    # the embedded model's profile: which sentences went into the prompt (as plain text) and the profile used
+    texts = [t.value for t in at.text]
+    assert res.context_selected and res.profile["name"] == "embedded"
+    assert any(t.startswith("Context: embedded profile · k=4 retrieved · selected sentences") for t in texts)
+    shown = [s for sn in res.snippets for s in sn.sentences]
+    assert shown and all(f"• {s}" in texts for s in shown)
+    assert len([h for h in heads if h.startswith("[")]) == len(res.prompt_chunks)
 
 
 @pytest.mark.slow

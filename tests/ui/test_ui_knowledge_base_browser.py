@@ -61,6 +61,9 @@ def test_upload_progress_listing_and_cited_answer(fresh_streamlit_server, page, 
     sources = page.locator('[data-testid="stHeading"]').filter(
         has_text=re.compile("ferry\\\\?-timetable\u2060?\\\\?\\.md"))
     assert sources.count() >= 1                                         # the uploaded document was retrieved
+    # the built-in model's RAG profile: the sentences that went into the prompt, and the profile line
+    assert page.get_by_text("Context: embedded profile · k=4 retrieved").count() == 1
+    assert page.get_by_text("In the prompt (the sentences the context selection kept):").count() >= 1
     links = page.locator('a[href="#kb-cite-1"], a[href="#kb-cite-2"], a[href="#kb-cite-3"], a[href="#kb-cite-4"]')
     warnings = page.locator('[data-testid="stAlert"]').filter(has_text="cites no source")
     assert links.count() >= 1 or warnings.count() == 1                  # cited, or flagged as uncited

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
+from core.safe_text import unescape_markdown
 from core.usecase import review, workspace
 from tests.usecase.uc_helpers import PAST_ANSWERS, write_docs
 
@@ -30,8 +31,9 @@ def click(at: AppTest, label: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join([x.value for x in at.success] + [x.value for x in at.info] + [x.value for x in at.warning]
-                     + [x.value for x in at.error] + [x.value for x in at.markdown])
+    raw = "\n".join([x.value for x in at.success] + [x.value for x in at.info] + [x.value for x in at.warning]
+                    + [x.value for x in at.error] + [x.value for x in at.markdown])
+    return raw + "\n" + unescape_markdown(raw)     # as written and as read (untrusted parts are escaped)
 
 
 def test_demo_is_shown_read_only(data_dir):
@@ -65,15 +67,22 @@ def test_create_import_answers_and_accept_checks(data_dir):
     assert [c["name"] for c in workspace.load_checks(uc)["voice_checks"]] == ["greeting", "signoff"]
 
 
+@pytest.mark.slow
 def test_generate_review_and_save_the_question_set(data_dir, tmp_path):
+    from core import jobs
     from core.rag.api import ingest_paths
 
     uc = workspace.create_usecase("lamps", product="Lumen", docs=[write_docs(tmp_path / "docs")])
     assert all(r.ok for r in ingest_paths([uc.file("knowledge")], uc.collection))
     at = load({"usecase": "lamps"})
     assert at.selectbox(key="uc_name").value == "lamps"
-    at.radio(key="uc_gen_lamps").set_value("extractive")
+    at.radio(key="uc_gen_lamps").set_value("extractive").run()
+    assert any(c.value == "python -m core usecase gen-questions lamps --generator extractive" for c in at.code)
     at = click(at, "Generate candidate questions")
+    job_id = at.session_state["uc_gen_job_lamps"]          # a usecase_questions job in its own process
+    assert jobs.read(job_id).kind == "usecase_questions"
+    assert jobs.wait(job_id, timeout=300).state == "succeeded"
+    at.run()
     cands = review.load_candidates(uc)
     assert cands and f"{len(cands)} new candidate(s) (extractive)" in texts(at)
     editor = "uc_rev_lamps_pending"
