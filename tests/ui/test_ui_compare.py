@@ -88,7 +88,8 @@ def test_stored_run_shows_results_charts_and_report(data_dir):
     at.run()
     assert not at.exception
     text = _texts(at)
-    assert f"Run {run_id}" in text and "Recommended:" in " ".join(s.value for s in at.success)
+    assert f"Run {run_id}" in unescape_markdown(text)
+    assert "Recommended" in unescape_markdown(" ".join(s.value for s in at.success))
     assert any("zs" in df.value.get("approach", []).tolist() for df in at.dataframe if "approach" in df.value)
     assert "ft could not run" in text and "Fine-Tune page" in text
     labels = [b.label for b in at.get("download_button")]
