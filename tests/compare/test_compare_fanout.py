@@ -121,7 +121,9 @@ def test_stop_and_resume_mid_run_with_requests_in_flight(double):
     st = runner.run_batch(runner.run_dir(rid), on_record=stop_after_three, score=False)
     assert st["state"] == "cancelled" and "resume" in st["message"], st
     # the answers already in flight when the stop came finished and were kept; nothing new started
-    assert 3 <= st["done"] <= 3 + 4 and st["done"] < 16 and st["errors"] == 0, st
+    # (the stop is requested from on_record, which the single writer thread calls; under load it can lag the
+    # finished answers by a few, each of which already freed a slot: at most 4 in flight + 4 queued for writing)
+    assert 3 <= st["done"] <= 3 + 2 * 4 and st["done"] < 16 and st["errors"] == 0, st
     first = {(r["qid"], r["approach"]): r for r in _lines(rid)}
     assert len(first) == st["done"] == len(_lines(rid))
     assert runner.can_resume(runner.read_status(runner.run_dir(rid)))
