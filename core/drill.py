@@ -78,8 +78,8 @@ def load_drill(name_or_path: str | Path) -> Drill:
         raise DrillError(f"No drill {str(name_or_path)!r} (known: {known}).")
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DrillError(f"{p.name}: not a readable YAML drill ({exc}).") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        raise DrillError(f"{p.name}: not a readable YAML drill ({type(exc).__name__}: {str(exc)[:200]}).") from exc
     if not isinstance(raw, dict):
         raise DrillError(f"{p.name}: a drill is a mapping with document, edits, questions, old_values, new_values.")
     raw.setdefault("name", p.stem)

@@ -374,7 +374,7 @@ def _fill_few_shot(uc, records: list[PastAnswer], n: int = 2) -> None:
         return
     try:
         spec = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, RecursionError):
         return
     if not isinstance(spec, dict) or spec.get("examples"):
         return

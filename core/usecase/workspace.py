@@ -157,7 +157,7 @@ def _read_manifest(folder: Path) -> dict:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UseCaseError(f"{folder.name}: no {MANIFEST} in {folder}.") from exc
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise UseCaseError(f"{folder.name}: {MANIFEST} is not valid YAML ({exc}).") from exc
     if not isinstance(raw, dict):
         raise UseCaseError(f"{folder.name}: {MANIFEST} must be a mapping of name, title, collection ...")
@@ -379,7 +379,7 @@ def load_checks(uc: UseCase) -> dict:
         return default_checks()
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise UseCaseError(f"{uc.name}: checks.yaml is not valid YAML ({exc}).") from exc
     return validate_checks(data, f"{uc.name}/checks.yaml")
 
@@ -835,7 +835,7 @@ def _validate_folder(folder: Path, name: str) -> None:
     if c.is_file():
         try:
             validate_checks(yaml.safe_load(c.read_text(encoding="utf-8")) or {}, "checks.yaml")
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
             raise UseCaseError(f"The imported checks.yaml is not valid YAML ({exc}).") from exc
     for p in sorted((folder / "prompts").glob("*.yaml")) if (folder / "prompts").is_dir() else []:
         try:

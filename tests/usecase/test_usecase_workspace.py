@@ -213,3 +213,15 @@ def test_folder_import_refuses_symlinks(data_dir, tmp_path):
     os.unlink(src / "knowledge" / "dirlink")
     assert W.import_usecase(src).usecase.name == "evil"
     assert json.dumps(W.summary(W.get_usecase("evil")))        # summary of a bare use case works
+
+
+def test_deeply_nested_yaml_is_a_clear_error_not_a_crash(data_dir):
+    """YAML nested thousands deep makes PyYAML recurse past Python's limit: the manifest and the checks file
+    report it as invalid YAML (UseCaseError), like any other malformed file."""
+    uc = W.create_usecase("deep", title="Deep", product="Deep", system_prompt="You help.")
+    uc.file("checks").write_text("voice_checks: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(UseCaseError, match="checks.yaml is not valid YAML"):
+        W.load_checks(uc)
+    (uc.path / "usecase.yaml").write_text("name: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(UseCaseError, match="usecase.yaml is not valid YAML"):
+        W.get_usecase("deep")
