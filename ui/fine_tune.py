@@ -16,6 +16,7 @@ from core.config import SAMPLE_DOCS, get_settings
 from core.errors import DatasetError, WorkbenchError
 from core.finetune import runner, views
 from core.finetune.datasets import Dataset, parse_bytes, split
+from core.finetune.raft import describe_variant
 from core.finetune.spec import ALL_LINEAR, METHOD_LEARNING_RATE, METHODS, PRESETS, TRAINERS, JobSpec, preset_spec
 from core.jobs.states import ICONS
 from ui import safe
@@ -31,7 +32,9 @@ SAMPLES = {
 HELDOUT = SAMPLE_DOCS / "finetune" / "heldout.chat.jsonl"
 SPEC_FIELDS = ["base_model", "name", "method", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate",
                "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_steps", "load_in_4bit",
-               "seed", "val_fraction", "eval_steps", "early_stopping_patience", "trainer", "threads"]
+               "seed", "val_fraction", "eval_steps", "early_stopping_patience", "trainer", "threads", "data_variant"]
+VARIANT_LABELS = {"plain": "Plain transcripts",
+                  "raft": "Retrieval-augmented (RAFT): each question with its retrieved context, answers cite [n]"}
 METHOD_LABELS = {"lora": "LoRA adapter", "full": "Full fine-tune (every weight)", "qlora": "QLoRA (4-bit base, CUDA only)"}
 EXPORTS = {"peft": ("PEFT adapter", "ft_exp_peft"), "gguf-lora": ("GGUF LoRA", "ft_exp_lora"),
            "gguf-merged": ("Merged GGUF", "ft_exp_merged"), "ollama": ("Ollama Modelfile", "ft_exp_ollama")}
@@ -45,14 +48,23 @@ def load_preset(name: str) -> None:
     ss.ft_preset_loaded = name
 
 
+def _variant_changed() -> None:
+    """RAFT rows carry their retrieved context: raise the max sequence length to what they need."""
+    from core.finetune.spec import MIN_SEQ_LEN
+
+    need = MIN_SEQ_LEN.get(ss.ft_data_variant, 0)
+    if int(ss.get("ft_max_seq_len") or 0) < need:
+        ss.ft_max_seq_len = need
+
+
 def _method_changed() -> None:
     """Switching the method switches to its default learning rate (a full fine-tune needs a far lower one)."""
     ss.ft_learning_rate = METHOD_LEARNING_RATE.get(ss.ft_method, ss.ft_learning_rate)
 
 
-def run_card(final: dict, method: str | None, key: str) -> None:
+def run_card(final: dict, method: str | None, key: str, data_variant: str | None = None) -> None:
     """The measured card of a finished run (method, params, memory, s/step, artifact size, load time, losses)."""
-    st.dataframe(pd.DataFrame(views.run_card(final, method)), hide_index=True, width="stretch", key=key)
+    st.dataframe(pd.DataFrame(views.run_card(final, method, data_variant)), hide_index=True, width="stretch", key=key)
 
 
 def init_state() -> None:
@@ -134,7 +146,7 @@ def _outcome(job: joblayer.Job) -> None:
                    f"{final.get('first_loss') or 0:.3f} → {final.get('last_loss') or 0:.3f}. Adapter "
                    f"{safe.md(final.get('model_id') or final.get('adapter_dir'))} is ready in the Try & export tab "
                    "and in the Prompt Lab model list.")
-        run_card(final, job.spec.get("method"), key=f"ft_card_{job.id}")
+        run_card(final, job.spec.get("method"), key=f"ft_card_{job.id}", data_variant=describe_variant(job.spec))
     elif job.state in ("failed", "interrupted") and job.error:
         st.error(safe.md(f"The job failed: {job.error}" if job.state == "failed" else job.error))
     elif job.state == "cancelled":
@@ -283,6 +295,12 @@ def train_tab(ds: Dataset | None) -> None:
              on_change=_method_changed,
              help="LoRA trains a small adapter on the frozen base; a full fine-tune trains all 134.5 M weights of "
                   "SmolLM2-135M (a whole model per version, ~4x the memory). QLoRA needs a CUDA GPU.")
+    st.radio("Training data", list(VARIANT_LABELS), format_func=VARIANT_LABELS.get, key="ft_data_variant",
+             horizontal=True, on_change=_variant_changed,
+             help="RAFT turns each transcript into a retrieval-augmented example, retrieved exactly as the RAG "
+                  "prompt will be at answer time (the right passage plus distractors), so the adapter learns to "
+                  "state the fact from the passage and cite it. Compare's fine-tuned + RAG column uses the newest "
+                  "RAFT adapter. Rows that would leak the evaluation set are always left out.")
     if ss.get("ft_method") == "full":
         st.caption("Full fine-tune: the LoRA settings (r, alpha, dropout, target modules) are not used and are "
                    "recorded as ignored; the learning rate defaults to 5e-5. The result is a whole model "
@@ -365,7 +383,7 @@ def runs_tab() -> None:
                     f"{safe.md(final.get('adapter_sha256'))}  \n{'GGUF model' if full else 'GGUF LoRA'}: "
                     f"{safe.md(final.get('gguf_model' if full else 'gguf_lora', '–'))} · model id "
                     f"{safe.md(final.get('model_id', '–'))}")
-        run_card(final, run.spec.get("method"), key="ft_runs_card")
+        run_card(final, run.spec.get("method"), key="ft_runs_card", data_variant=describe_variant(run.spec))
     st.json(dict(run.spec), expanded=False)
     if run.status.get("error"):
         st.error(safe.md(run.status["error"]))

@@ -65,9 +65,13 @@ def register(sub) -> None:
 
 def _spec_from_args(args) -> JobSpec:
     from core.finetune.spec import preset_spec
+    from core.finetune.spec import MIN_SEQ_LEN
     changes = {f.name: getattr(args, f.name) for f in fields(JobSpec) if f.name != "data"
                and getattr(args, f.name, None) is not None}
-    return preset_spec(args.preset).replace(data=str(args.data), **changes).validate()
+    spec = preset_spec(args.preset).replace(data=str(args.data), **changes)
+    if "max_seq_len" not in changes and spec.max_seq_len < MIN_SEQ_LEN.get(spec.data_variant, 0):
+        spec = spec.replace(max_seq_len=MIN_SEQ_LEN[spec.data_variant])   # the preset's length fits plain rows only
+    return spec.validate()
 
 
 def _print_problems(ds) -> None:

@@ -97,6 +97,16 @@ def create_run(spec: JobSpec, dataset: Dataset, settings: Settings | None = None
     spec.validate()
     spec.check_device()
     dataset.raise_for_problems()
+    if not dataset.variant:
+        # every way into training (page, CLI, tests) goes through the variant: rows that leak the evaluation set
+        # are dropped, and "raft" rows are built here, then length-checked like any other rows
+        from core.finetune.datasets import prepare
+        from core.finetune.raft import apply_data_variant
+
+        dataset, _ = apply_data_variant(dataset, spec.data_variant)
+        if spec.data_variant != "plain":
+            prepare(dataset, spec.base_model, spec.max_seq_len, settings or get_settings())
+        dataset.raise_for_problems()
     train, val = split(dataset.rows, spec.val_fraction, spec.seed)
     if len(train) < 1:
         raise JobError("No training rows left after the validation split: add rows or lower val_fraction.")

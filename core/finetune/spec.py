@@ -13,6 +13,8 @@ from core.llm.models import DEFAULT_MODEL
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRAINERS = ("auto", "unsloth", "peft+trl")
 DATA_VARIANTS = ("plain", "raft")                  # core/finetune/raft.py builds the "raft" rows
+# RAFT rows carry the retrieved context in the prompt: the transcripts' 256 tokens become 300-450
+MIN_SEQ_LEN = {"raft": 512}
 METHODS = ("lora", "full", "qlora")                # LoRA adapter | every weight trained | LoRA on a 4-bit base (CUDA)
 LORA_SETTINGS = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")   # meaningless for a full fine-tune
 LORA_LEARNING_RATE = 2e-3

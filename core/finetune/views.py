@@ -84,7 +84,7 @@ def mb(n) -> str:
     return f"{n / 1e6:,.1f} MB" if isinstance(n, (int, float)) and n else "–"
 
 
-def run_card(final: dict, method: str | None = None) -> list[dict]:
+def run_card(final: dict, method: str | None = None, data_variant: str | None = None) -> list[dict]:
     """The measured facts of a finished run that the full-vs-LoRA comparison is about, one row each:
     method, trainable parameters, peak memory, s/step, artifact size on disk, llama.cpp load time, held-out loss."""
     method = final.get("method") or method or "lora"
@@ -96,6 +96,8 @@ def run_card(final: dict, method: str | None = None) -> list[dict]:
     rows = [
         {"measure": "method", "value": "full fine-tune (every weight)" if method == "full" else method,
          "how": final.get("library") or ""},
+        {"measure": "training data", "value": data_variant or "plain transcripts",
+         "how": "raft = retrieval-augmented rows with cited answers; plain = the transcripts (leaking rows dropped)"},
         {"measure": "trainable parameters", "value": params, "how": "parameters with requires_grad, tied counted once"},
         {"measure": "peak memory", "value": f"{final['peak_rss_mb']:,.0f} MB" if final.get("peak_rss_mb") else "–",
          "how": "RSS high-water mark of the training process (getrusage)"},

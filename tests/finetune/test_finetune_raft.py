@@ -52,3 +52,39 @@ def test_the_classic_columns_pick_the_adapter_of_their_data_variant():
     assert newest_adapter([], "plain") is None
     cols = {s.name: s.model for s in classic_presets("support")}
     assert cols["fine_tuned"] == LATEST_ADAPTER and cols["fine_tuned_rag"] == LATEST_RAFT_ADAPTER
+
+
+def test_every_way_into_training_drops_rows_that_leak_the_evaluation_set(data_dir):
+    """The page hands runner.create_run the raw upload: the run folder must still hold only the variant's rows
+    (no evaluation question, reference or evidence), exactly as the CLI path gives."""
+    import json
+
+    from core.finetune import runner
+    from core.scenario import scenario_questions
+
+    raw = load_file(TRAIN)
+    expected, rep = apply_data_variant(load_file(TRAIN), "plain")
+    assert rep.dropped                                          # the sample transcripts do hold some
+    run = runner.create_run(preset_spec("quick").replace(data=str(TRAIN)), raw)
+    rows = [json.loads(x) for f in ("train.jsonl", "val.jsonl")
+            for x in (run.dir / "data" / f).read_text().splitlines() if x.strip()]
+    assert len(rows) == len(expected.rows) < len(raw.rows)
+    text = json.dumps(rows, ensure_ascii=False)
+    for q in scenario_questions():
+        assert q.question not in text and (not q.evidence or q.evidence not in text)
+    assert run.spec["data_summary"]["variant"]["variant"] == "plain"
+
+
+def test_the_cli_gives_raft_the_sequence_length_its_rows_need():
+    import argparse
+
+    from core.finetune.cli import _spec_from_args
+
+    def args(**kw):
+        base = {f: None for f in JobSpec.__dataclass_fields__}
+        return argparse.Namespace(**{**base, "preset": "quick", "data": "t.jsonl", **kw})
+
+    assert preset_spec("quick").max_seq_len < 512
+    assert _spec_from_args(args(data_variant="raft")).max_seq_len == 512
+    assert _spec_from_args(args(data_variant="raft", max_seq_len=384)).max_seq_len == 384   # the user's wins
+    assert _spec_from_args(args()).max_seq_len == preset_spec("quick").max_seq_len

@@ -41,3 +41,12 @@ def test_qlora_is_refused_on_cpu(at):
     at.radio(key="ft_method").set_value("qlora").run()
     assert any("needs a CUDA GPU" in unescape_markdown(e.value) for e in at.error)
     assert at.button(key="ft_start").disabled
+
+
+def test_raft_training_data_raises_the_sequence_length_and_shows_in_the_cli_line(at):
+    assert at.radio(key="ft_data_variant").value == "plain"
+    at.radio(key="ft_data_variant").set_value("raft").run()
+    assert not at.exception
+    assert at.number_input(key="ft_max_seq_len").value == 512
+    codes = [c.value for c in at.code]
+    assert any("--data-variant raft" in c and "--max-seq-len 512" in c for c in codes), codes
