@@ -351,14 +351,8 @@ def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: f
     r.params = params.to_dict()
     # retrieval
     if spec.rag:
-        try:
-            info = _collection_info(spec.rag.collection)
-        except WorkbenchError as exc:
-            return _unavailable(r, f"collection {spec.rag.collection!r}: {exc}")
-        if info is None:
-            return _unavailable(r, f"collection {spec.rag.collection!r} does not exist (deleted?): build it on the "
-                                   f"Knowledge Base page or pick another one")
-        r.rag = _rag_info(spec, info)
+        if _pin_collection(r) is None:
+            return r
         # the context profile is pinned here (the backend's measured default unless the spec names one)
         from core.rag.answer import resolve_profile
         try:
@@ -370,6 +364,22 @@ def resolve(spec: ApproachSpec, *, max_tokens: int | None = None, temperature: f
     if not r.adapter:
         r.digest = _model_digest(r.backend, r.model_id)
     return r
+
+
+def _pin_collection(r: Resolved) -> dict | None:
+    """Pin the approach's collection (r.rag), or mark it unavailable with the reason and return None."""
+    name = r.spec.rag.collection
+    try:
+        info = _collection_info(name)
+    except WorkbenchError as exc:
+        _unavailable(r, f"collection {name!r}: {exc}")
+        return None
+    if info is None:
+        _unavailable(r, f"collection {name!r} does not exist (deleted?): build it on the Knowledge Base page or "
+                        f"pick another one")
+        return None
+    r.rag = _rag_info(r.spec, info)
+    return r.rag
 
 
 def _rag_info(spec: ApproachSpec, info: dict) -> dict:
@@ -390,14 +400,8 @@ def _resolve_extractive(r: Resolved) -> Resolved:
     spec = r.spec
     r.backend, r.model_id, r.prompt_name, r.prompt_version = "", EXTRACTIVE_MODEL, "-", 0
     r.params = {}
-    try:
-        info = _collection_info(spec.rag.collection)
-    except WorkbenchError as exc:
-        return _unavailable(r, f"collection {spec.rag.collection!r}: {exc}")
-    if info is None:
-        return _unavailable(r, f"collection {spec.rag.collection!r} does not exist (deleted?): build it on the "
-                               f"Knowledge Base page or pick another one")
-    r.rag = _rag_info(spec, info)
+    if _pin_collection(r) is None:
+        return r
     r.rag["context"] = {"name": "extractive", "method": "extractive", "k": int(spec.rag.k), "max_sentences": 2}
     return r
 
@@ -460,14 +464,10 @@ class AnswerRun:
         if not self.res.rag:
             self.messages = pspec.render(prompt_variables(pspec, self.question, self.variables))
             return self.messages
-        from core.rag import api as rag_api
         from core.rag.answer import prepare_rag_messages
 
         rag = self.res.rag
-        t0 = time.perf_counter()
-        retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
-                                version=rag.get("table_version"))
-        secs = time.perf_counter() - t0
+        retr, secs = self._retrieve()
         # the profile pinned at resolution (older runs: the answering backend's own)
         ctx = {k: v for k, v in (rag.get("context") or {}).items() if v is not None and k != "k"} or None
         rp = prepare_rag_messages(self.question, retr.chunks, pspec, self.backend, self.res.model_id,
@@ -483,14 +483,19 @@ class AnswerRun:
         self.messages = rp.messages
         return self.messages
 
-    def _prepare_extractive(self) -> list[dict]:
+    def _retrieve(self):
+        """The pinned retrieval of this question (collection, mode, k, table version) and its seconds."""
         from core.rag import api as rag_api
 
         rag = self.res.rag
         t0 = time.perf_counter()
         retr = rag_api.retrieve(self.question, rag["collection"], mode=rag["mode"], k=int(rag["k"]),
                                 version=rag.get("table_version"))
-        secs = time.perf_counter() - t0
+        return retr, time.perf_counter() - t0
+
+    def _prepare_extractive(self) -> list[dict]:
+        rag = self.res.rag
+        retr, secs = self._retrieve()
         chunks = [{"id": str(c.id), "text": c.text, "source": c.source, "position": c.position,
                    "score": _num(c.score), "rank": c.rank} for c in retr.chunks]
         self.retrieval = {"collection": rag["collection"], "mode": rag["mode"], "k": int(rag["k"]),
