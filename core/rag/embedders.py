@@ -5,8 +5,13 @@ Names:
 - "st:/path/to/folder" or an existing folder path: any local sentence-transformers model folder.
 - "ollama:<model>": an Ollama embedding model (e.g. ollama:nomic-embed-text) served at OLLAMA_HOST.
 - "onnx:<name>" / "onnx-int8:<name>" (name = the packaged model or "st:/folder"): the same model run by ONNX Runtime,
-  exported once from the local folder (no download) into <data>/cache/onnx/; int8 = dynamically quantised weights.
-  Its query path imports onnxruntime and tokenizers only, never torch.
+  exported once from the local folder (no download) into one cache per machine (onnx_cache_root; `make setup`
+  exports the packaged model); int8 = dynamically quantised weights. Its query path imports onnxruntime and
+  tokenizers only, never torch.
+
+Queries: `query_embedder(name)` embeds the queries of an index made by a torch embedder with that model's ONNX fp32
+twin when its export is on disk (the vectors agree to ~1e-7, checked against torch at export), so searching a
+torch-made index never imports torch either.
 
 Each embedder's `name` says which backend made its vectors (torch for plain names, onnx / onnx-int8 / ollama by
 prefix); the store keys every index table by that name, so vectors of two backends never share a table.
@@ -220,18 +225,36 @@ def _st_layout(folder: Path) -> tuple[Path, bool]:
     return tdir, lower
 
 
-def onnx_cache_dir(folder: Path) -> Path:
-    """<data>/cache/onnx/<model folder name>-<fingerprint>: keyed by the source folder's files (name, size,
-    mtime), so a changed model is exported again and two models never share an export."""
+def onnx_cache_root() -> Path:
+    """Where ONNX exports live: one folder per machine, shared by every data folder (an export is keyed by its
+    source model's files, so sharing is safe): $WORKBENCH_ONNX_CACHE, else ~/.cache/approach-workbench/onnx
+    ($XDG_CACHE_HOME respected), where `make setup` exports the packaged model once. When that folder cannot be
+    created, <data>/cache/onnx."""
+    env = os.environ.get("WORKBENCH_ONNX_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    root = base / "approach-workbench" / "onnx"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except OSError:
+        pass
     from core.config import get_settings
+    return get_settings().cache_dir / "onnx"
 
+
+def onnx_cache_dir(folder: Path) -> Path:
+    """<onnx cache root>/<model folder name>-<fingerprint>: keyed by the source folder's files (name, size,
+    mtime), so a changed model is exported again and two models never share an export."""
     folder = Path(folder).resolve()
     h = hashlib.sha256(f"{folder}|v{_ONNX_EXPORT_VERSION}|opset{ONNX_OPSET}".encode())
     for f in sorted(folder.rglob("*")):
         if f.is_file() and f.suffix in (".json", ".safetensors", ".bin", ".txt", ".model"):
             st = f.stat()
             h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return get_settings().cache_dir / "onnx" / f"{folder.name}-{h.hexdigest()[:12]}"
+    return onnx_cache_root() / f"{folder.name}-{h.hexdigest()[:12]}"
 
 
 def onnx_model_file(folder: Path, quantized: bool) -> Path:
@@ -553,6 +576,41 @@ def get_embedder(name: str | None = None) -> Embedder:
         return emb
 
 
+def query_embedder(name: str | None = None) -> Embedder:
+    """The embedder for the queries of an index whose vectors `name` made. A torch sentence-transformers index
+    (the packaged MiniLM or st:/folder) is queried through the same model's ONNX Runtime fp32 twin when its export
+    is already on disk and onnxruntime imports: the same tokens and, to ~1e-7 cosine, the same vectors (checked
+    against torch when exported; tests/rag/test_rag_onnx.py checks the rankings), without importing torch -- a
+    cold `search` call is ~7 s sooner. Never exports in a query. Setting query_backend = "same" turns it off."""
+    from core.config import get_settings
+    from core.errors import ConfigError
+
+    key = resolve_name(name)
+    mode = (get_settings().query_backend or "auto").strip().lower()
+    if mode not in ("auto", "same"):
+        raise ConfigError(f"Setting query_backend must be 'auto' or 'same', not {mode!r}.")
+    if mode == "same" or key in _INSTANCES and not isinstance(_INSTANCES[key], SentenceTransformerEmbedder):
+        return get_embedder(key)
+    twin = _onnx_twin(key)
+    return twin if twin is not None else get_embedder(key)
+
+
+def _onnx_twin(key: str) -> "Embedder | None":
+    backend = key.partition(":")[0]
+    if key != PACKAGED and backend != "st" and not Path(key).expanduser().is_dir():
+        return None                                   # ollama / onnx / onnx-int8 indexes use their own
+    import importlib.util
+    if importlib.util.find_spec("onnxruntime") is None:
+        return None
+    try:
+        folder = _local_folder(key if key == PACKAGED or backend == "st" else f"st:{key}")
+        if not onnx_model_file(folder, False).is_file():
+            return None
+        return get_embedder(f"onnx:{key}")
+    except WorkbenchError:
+        return None
+
+
 @dataclass
 class EmbedderInfo:
     """What the UI needs to know about an embedder before loading it (name, vector size, token window)."""
@@ -625,8 +683,38 @@ def _main(argv: list[str]) -> int:
     ex.add_argument("folder", type=Path)
     ex.add_argument("out_dir", type=Path)
     ex.add_argument("--int8", action="store_true", help="also write the dynamically quantised int8 model")
+    pr = sub.add_parser("prepare", help="set-up: export the packaged model (fp32 + int8) into the machine's ONNX "
+                                        "cache unless it is there, and prove the export loads and matches torch")
+    pr.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    if args.cmd == "prepare":
+        return _prepare(args.quiet)
     _export_onnx(args.folder.resolve(), args.out_dir, args.int8)
+    return 0
+
+
+def _prepare(quiet: bool = False) -> int:
+    """`make setup`: the packaged model's ONNX exports, made once per machine (~20-40 s on 2 cores; instant when
+    present). Each export is checked against torch when it is made; here the fp32 file is also loaded and run
+    (no torch) before the app may use it. Failing is not fatal for the app: without the export, queries and the
+    onnx embedders fall back to / need torch, and this says why."""
+    import time
+    t0 = time.perf_counter()
+    folder = packaged_model_path()
+    fresh = not (onnx_model_file(folder, False).is_file() and onnx_model_file(folder, True).is_file())
+    try:
+        ensure_onnx_model(folder, False)
+        ensure_onnx_model(folder, True)
+        vec = OnnxEmbedder(f"onnx:{PACKAGED}", folder).encode(["set-up check"])
+        if vec.shape != (1, 384) or not np.isfinite(vec).all():
+            raise ModelNotFound(f"the exported model gave vectors of shape {vec.shape}")
+    except WorkbenchError as exc:
+        print(f"[onnx set-up] the ONNX export of {PACKAGED} is not available ({exc}); searches will embed "
+              "queries with torch.", file=sys.stderr)
+        return 0
+    if not quiet:
+        print(f"[onnx set-up] {PACKAGED} ONNX exports {'made and checked' if fresh else 'already present'} in "
+              f"{onnx_cache_dir(folder)} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 

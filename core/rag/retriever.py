@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from core.errors import InvalidParams
 from core.rag import store
-from core.rag.embedders import get_embedder
+from core.rag.embedders import query_embedder
 
 MODES = ("vector", "fts", "hybrid")
 FUSIONS = ("linear", "rrf", "weighted-rrf")
@@ -247,7 +247,7 @@ def candidates(query: str, collection: str, modes: tuple[str, ...] = MODES, k: i
         fut = _POOL.submit(_fts, table, query, pool if "hybrid" in modes else k) if want_fts else None
         try:
             if any(m in ("vector", "hybrid") for m in modes):
-                qvec = get_embedder(cfg.embedder).encode([query])[0]
+                qvec = query_embedder(cfg.embedder).encode([query])[0]
                 raw["vector"] = _vector(table, qvec, pool if "hybrid" in modes else k)
         finally:
             if fut is not None:

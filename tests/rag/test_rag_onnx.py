@@ -52,12 +52,12 @@ def scenario_chunks(embedder):
     return texts
 
 
-def test_export_is_cached_under_the_data_folder_and_checked(onnx_data):
-    from core.rag.embedders import ensure_onnx_model, onnx_model_file, packaged_model_path
+def test_export_is_cached_once_per_machine_and_checked(onnx_data):
+    from core.rag.embedders import ensure_onnx_model, onnx_cache_root, onnx_model_file, packaged_model_path
     folder = packaged_model_path()
     fp32, int8 = onnx_model_file(folder, False), onnx_model_file(folder, True)
     assert fp32.is_file() and int8.is_file()
-    assert onnx_data in fp32.parents and fp32.parent.parent.name == "onnx"
+    assert fp32.parent.parent == onnx_cache_root() and onnx_data not in fp32.parents   # shared by data folders
     assert int8.stat().st_size < fp32.stat().st_size / 2            # int8 weights (FFN down-projections fp32)
     meta = json.loads((fp32.parent / "export.json").read_text())
     assert meta["parity_min_cosine"] >= 0.9999 and meta["source"] == str(folder.resolve())
@@ -104,9 +104,10 @@ def test_unsupported_layout_is_a_typed_error(tmp_path, data_dir):
          {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
     (tmp_path / "m" / "1_Pooling").mkdir()
     (tmp_path / "m" / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    from core.rag.embedders import onnx_cache_dir
     with pytest.raises(ModelNotFound, match="mean pooling"):
         get_embedder(f"onnx:st:{tmp_path / 'm'}")
-    assert not (data_dir / "cache" / "onnx").exists() or not any((data_dir / "cache" / "onnx").rglob("*.onnx"))
+    assert not onnx_cache_dir(tmp_path / "m").exists()                # refused before any export work
 
 
 QUERY_PROBE = """
@@ -197,3 +198,50 @@ def test_retrieval_metrics_within_one_question_of_torch(onnx_data):
         for mode, (h1, h5) in counts[name].items():
             t1, t5 = counts["all-MiniLM-L6-v2"][mode]
             assert abs(h1 - t1) <= 1 and abs(h5 - t5) <= 1, (name, mode, counts)
+
+
+def test_a_torch_index_is_queried_through_its_onnx_twin_without_torch(onnx_data, embedder):
+    """The same rankings as querying with torch, and a search process that never imports torch."""
+    from core.config import get_settings
+    from core.rag import api
+    from core.rag.embedders import get_embedder, query_embedder
+    assert all(r.ok for r in api.ingest_paths([KNOWLEDGE], "twin"))                 # torch (default) index
+    assert api.retrieve("SMS top-up pack", "twin", mode="vector", k=2).embedder == "all-MiniLM-L6-v2"
+    assert query_embedder("all-MiniLM-L6-v2").name == "onnx:all-MiniLM-L6-v2"
+    assert query_embedder("onnx-int8").name == "onnx-int8:all-MiniLM-L6-v2"       # other backends: their own
+    questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    from core.rag import store
+    table = store.open_table(store.get_active("twin").table_name)
+    onnx = get_embedder("onnx")
+    for q in questions:
+        ids = [[r["id"] for r in table.search(e.encode([q])[0], vector_column_name="vector")
+                .distance_type("cosine").limit(5).to_list()] for e in (embedder, onnx)]
+        assert ids[0] == ids[1], q
+    out = probe(onnx_data, "all-MiniLM-L6-v2", "twin")      # the probe's own encode loads torch: check retrieve
+    assert out["hits"] == 3 and out["embedder"] == "all-MiniLM-L6-v2"
+    p = subprocess.run([sys.executable, "-c", SEARCH_ONLY, "twin"], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, WORKBENCH_DATA=str(onnx_data)), timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == {"hits": 3, "heavy": []}
+    p = subprocess.run([sys.executable, "-c", SEARCH_ONLY, "twin"], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, WORKBENCH_DATA=str(onnx_data), WORKBENCH_QUERY_BACKEND="same"),
+                       timeout=300)
+    assert p.returncode == 0 and json.loads(p.stdout.strip().splitlines()[-1])["heavy"] != []   # the switch works
+    assert get_settings().query_backend == "auto"
+
+
+SEARCH_ONLY = """
+import json, sys
+from core.rag.retriever import retrieve
+r = retrieve("How much is an SMS top-up pack?", sys.argv[1], mode="hybrid", k=3)
+print(json.dumps({"hits": len(r.chunks), "heavy": sorted({m.split('.')[0] for m in sys.modules}
+                  & {"torch", "transformers", "sentence_transformers"})}))
+"""
+
+
+def test_a_bad_query_backend_setting_is_a_typed_error(monkeypatch, data_dir):
+    from core.errors import ConfigError
+    from core.rag.embedders import query_embedder
+    monkeypatch.setenv("WORKBENCH_QUERY_BACKEND", "fastest")
+    with pytest.raises(ConfigError, match="auto' or 'same"):
+        query_embedder("all-MiniLM-L6-v2")
