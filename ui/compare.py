@@ -35,7 +35,7 @@ MODES = list(A.RAG_MODES)
 def _collections(data_dir: str) -> list[str]:
     try:
         from ui import rag_listing       # no lancedb import while the store is unchanged since the last listing
-        return [c.name for c in rag_listing.collections()]
+        return rag_listing.collection_names()
     except Exception:  # noqa: BLE001 - an unreadable store just offers no collection
         return []
 

@@ -100,12 +100,23 @@ def _cached(section: str, name: str, compute):
     return value
 
 
+def _collection_rows() -> list[dict]:
+    def live():
+        from core.rag import api
+        return [c.to_dict() for c in api.list_collections()]
+    return _cached("collections", "", live)
+
+
 def collections() -> list:
     """core.rag.api.list_collections(), from the cache while the store is unchanged."""
     from core.rag import api
 
-    rows = _cached("collections", "", lambda: [c.to_dict() for c in api.list_collections()])
-    return [api.CollectionInfo(**r) for r in rows]
+    return [api.CollectionInfo(**r) for r in _collection_rows()]
+
+
+def collection_names() -> list[str]:
+    """The names of collections() (without importing core.rag.api -- numpy -- on a cache hit)."""
+    return [r["name"] for r in _collection_rows()]
 
 
 def indexes(collection: str) -> list:
