@@ -70,18 +70,16 @@ def _load(uri: str, fp: list | None) -> dict:
     return data
 
 
-def _store(data: dict) -> None:
-    fp = data.get("fp")
-    if not fp or time.time_ns() - _newest_ns(fp) < SETTLE_S * 1e9:
-        return
-    if _fingerprint(data["uri"]) != fp:       # written meanwhile: what was read may be older than the folder
-        _MEMO.pop(str(_path()), None)
-        return
+def _settled(fp: list) -> bool:
+    return time.time_ns() - _newest_ns(fp) >= SETTLE_S * 1e9
+
+
+def _write(data: dict) -> None:
     try:
         _path().parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(_path(), data, indent=0)
     except OSError:
-        pass                                   # a read-only data folder: listings stay live
+        pass                                   # a read-only data folder: the listing is kept in this process only
 
 
 def _cached(section: str, name: str, compute):
@@ -94,9 +92,11 @@ def _cached(section: str, name: str, compute):
             return part[name]
     value = compute()                          # live read (imports lancedb), outside the lock
     with _LOCK:
-        if fp is not None and _fingerprint(uri) == fp:
+        # kept (in this process and in the file) only when the folder did not change during the read and its
+        # last change is older than SETTLE_S, so a later write always gives a different fingerprint
+        if fp is not None and _settled(fp) and _fingerprint(uri) == fp:
             data.setdefault(section, {})[name] = value
-            _store(data)
+            _write(data)
     return value
 
 
