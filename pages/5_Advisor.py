@@ -13,7 +13,7 @@ import streamlit as st
 from core import advisor as ADV
 from core.errors import WorkbenchError
 from ui.common import page_setup, show_error
-from ui.safe import md
+from ui.safe import grid, md
 
 page_setup("adv")
 ss = st.session_state
@@ -118,10 +118,11 @@ try:
 except WorkbenchError as exc:
     show_error(exc)
     st.stop()
-st.dataframe([{"approach": a.split("=", 1)[0], "definition": a.split("=", 1)[1],
-               "role": "recommended" if a.startswith(rec.start.approach + "=") else
-                       "next step" if rec.next_step and a.startswith(rec.next_step.approach + "=") else "alternative"}
-              for a in spec["approaches"]], hide_index=True)
+# a plain-text grid, not st.dataframe: a few rows, and no pandas/pyarrow import on the page's first render
+grid([{"approach": a.split("=", 1)[0], "definition": a.split("=", 1)[1],
+       "role": "recommended" if a.startswith(rec.start.approach + "=") else
+               "next step" if rec.next_step and a.startswith(rec.next_step.approach + "=") else "alternative"}
+      for a in spec["approaches"]], widths=[1, 4, 1])
 if st.button("Pre-fill a Compare run with these approaches", key="adv_to_compare", type="primary"):
     ss[ADV.PREFILL_KEY] = spec
     st.switch_page(COMPARE_PAGE, query_params={ADV.QUERY_PARAM: answers.to_query()})

@@ -142,3 +142,16 @@ def md_escape(text) -> str:
     """Text as literal Markdown (no links, emphasis or HTML from document, file or model text): the one
     escaping helper, ui.safe.escape_markdown, under the name the page views use."""
     return escape_markdown(str(text))
+
+
+class _LazyPandas:
+    """pandas imported on first use (~0.5-0.9 s with numpy): a first render that shows no table never pays for it.
+    `from ui.common import lazy_pandas as pd`, then `pd.DataFrame(...)` as usual."""
+
+    def __getattr__(self, name):
+        import pandas
+
+        return getattr(pandas, name)
+
+
+lazy_pandas = _LazyPandas()

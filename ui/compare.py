@@ -9,7 +9,7 @@ plain text or escaped, never as Markdown.
 """
 from __future__ import annotations
 
-import pandas as pd
+from ui.common import lazy_pandas as pd  # imported on first use
 import streamlit as st
 
 from core.compare import approach as A
@@ -34,8 +34,8 @@ MODES = list(A.RAG_MODES)
 @st.cache_data(ttl=10, show_spinner=False)
 def _collections(data_dir: str) -> list[str]:
     try:
-        from core.rag import api as rag_api
-        return [c.name for c in rag_api.list_collections()]
+        from ui import rag_listing       # no lancedb import while the store is unchanged since the last listing
+        return rag_listing.collection_names()
     except Exception:  # noqa: BLE001 - an unreadable store just offers no collection
         return []
 

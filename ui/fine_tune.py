@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+from ui.common import lazy_pandas as pd  # imported on first use
 import streamlit as st
 
 from core import jobs as joblayer

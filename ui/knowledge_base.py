@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from core import jobs as joblayer
 from core.errors import WorkbenchError
 from core.rag import api, jobs, views
-from ui import safe
+from ui import rag_listing, safe
 from ui.common import backend_picker, get_backend, md_escape, show_error, show_usage
 from ui.jobs import ago, job_panel, render
 
@@ -81,7 +80,7 @@ def _panel_opts(highlight: bool) -> dict:
             st.caption(f"Last ingest: {title}, {when} — {ij.ok} of {len(results)} files ingested.")
         if results:
             with st.expander(f"Per-file results ({len(results)} files, {ij.seconds:.1f} s)", expanded=highlight):
-                st.dataframe(pd.DataFrame(views.file_result_rows(results)), hide_index=True, width="stretch")
+                st.dataframe(views.file_result_rows(results), hide_index=True, width="stretch")
                 st.caption("chunks: rows in the index for the file · tokens: embedder tokens in them · embedded: "
                            "chunks that had to be embedded (0 when the file is unchanged) · seconds: "
                            "load+chunk+embed+store.")
@@ -120,6 +119,10 @@ def start_job(**kwargs) -> None:
 def ensure_sample() -> None:
     """First visit of a session: index the sample collection in a background job unless it is (being) built."""
     if ss.get("kb_sample_checked"):
+        return
+    name = api.sample_paths()[0]
+    if any(c.name == name and c.rows > 0 for c in rag_listing.collections()):
+        ss.kb_sample_checked = True      # already built (the listing: no lancedb import on a cold start)
         return
     try:
         started = jobs.ensure_sample_job()
@@ -169,7 +172,7 @@ def sidebar(uc=None) -> tuple[KbState, list[str]]:
     home = own[0] if own else sample_name           # the collection shown when none was chosen
     if own:
         sample_questions = own[1]
-    collections = api.list_collections()
+    collections = rag_listing.collections()     # no lancedb import while the store is unchanged
     names = [c.name for c in collections]
     indexing = sorted({j.collection for j in jobs.active_jobs()} - set(names))   # first ingest running
     choices = names + indexing
@@ -235,7 +238,7 @@ def _chunking(info, current, sample_name, sample_folder) -> tuple[str, int, int]
                 start_job(paths=[sample_folder], collection=current, chunker=chunker, chunk_size=int(size),
                           overlap=int(overlap), label="sample documents (re-index)")
         try:
-            indexes = api.list_indexes(current)
+            indexes = rag_listing.indexes(current)
         except WorkbenchError:
             indexes = []
         if len(indexes) > 1:
@@ -297,16 +300,16 @@ def documents_tab(s: KbState) -> None:
 
     st.subheader("Documents")
     try:
-        docs = api.list_documents(current) if current in s.names else []
+        docs = rag_listing.documents(current) if current in s.names else []
     except WorkbenchError:
         docs = []
     if not docs:
         st.info("No documents in this collection yet." + (" They appear here as the ingest job stores them."
                                                           if live else ""))
         return
-    frame = pd.DataFrame(views.document_rows(docs))
-    st.dataframe(frame, hide_index=True, width="stretch")
-    st.caption(f"{len(docs)} documents, {int(frame['chunks'].sum())} chunks in total · ingest s: the measured time to "
+    rows = views.document_rows(docs)
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"{len(docs)} documents, {sum(int(r['chunks']) for r in rows)} chunks in total · ingest s: the measured time to "
                "read, chunk and embed the document when it was last ingested.")
     doc_ids = [d["doc_id"] for d in docs]
     c1, c2 = st.columns([3, 1])
@@ -320,7 +323,7 @@ def documents_tab(s: KbState) -> None:
         except WorkbenchError as exc:
             show_error(exc)
     if sel:
-        for ch in api.document_chunks(current, sel):
+        for ch in rag_listing.chunks(current, sel):
             with st.expander(f"Chunk {ch['position']} · {ch['tokens']} tokens · chars {ch['start']}–{ch['end']}"
                              + (f" · {md_escape(ch['heading'][:60])}" if ch["heading"] else "")):
                 st.code(ch["text"], language=None, wrap_lines=True)
@@ -493,7 +496,9 @@ def eval_tab(s: KbState) -> None:
     from core.rag.retriever import fusion_config
     st.caption(f"Hybrid = {md_escape(fusion_config().describe())}, chosen by bench/retrieval_quality.py "
                "(README, Knowledge Base).")
-    with st.expander("How chunk size and overlap change retrieval (measured on both evaluation sets)"):
+    # a toggle, not an expander: an expander's chart is drawn (plotly imported) on every render, even closed
+    if st.toggle("Show how chunk size and overlap change retrieval (measured on both evaluation sets)",
+                 key="kb_sweep_show"):
         fig = chunk_sweep_figure()
         if fig is not None:
             st.plotly_chart(fig, width="stretch")
@@ -510,4 +515,4 @@ def eval_tab(s: KbState) -> None:
         col.caption(f"hit@1 {sc.hit_at_1:.2f} · hit@5 {sc.hit_at_5:.2f} · {sc.mean_ms:.0f} ms/query")
     st.plotly_chart(views.eval_figure(runs), width="stretch")
     with st.expander("Per question (rank of the evidence chunk; 0 = not in the top 10)"):
-        st.dataframe(pd.DataFrame(rep.details), hide_index=True, width="stretch")
+        st.dataframe(rep.details, hide_index=True, width="stretch")

@@ -2,7 +2,7 @@
 run.py, library.py); every session key goes through `S = state("pl")` (keys "pl_...")."""
 from __future__ import annotations
 
-import pandas as pd
+from ui.common import lazy_pandas as pd  # imported on first use
 import streamlit as st
 
 from core.errors import PromptError, WorkbenchError

@@ -72,3 +72,20 @@ def stream(chunks: Iterable, container=None, markdown: bool = False) -> str:
     if dirty or not raw:
         render()
     return "".join(raw)
+
+
+def grid(rows: list[dict], container=None, widths: list[float] | None = None) -> None:
+    """A small table (a handful of rows) as a grid of plain-text cells: one st.columns row per row, every cell an
+    st.text (never Markdown), the column names as escaped captions. No pandas/pyarrow import, which st.dataframe
+    costs a page's first render (~0.5-0.9 s on a cold start). For long tables, or to sort and scroll, use
+    st.dataframe."""
+    if not rows:
+        return
+    c = container if container is not None else st
+    names = list(rows[0])
+    box = c.container(border=True)
+    for col, name in zip(box.columns(widths or len(names)), names):
+        col.caption(escape_markdown(name))
+    for row in rows:
+        for col, name in zip(box.columns(widths or len(names)), names):
+            col.text("" if row.get(name) is None else str(row.get(name)))

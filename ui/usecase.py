@@ -13,7 +13,7 @@ from core.config import PROJECT_ROOT
 from core.errors import WorkbenchError
 from ui.common import md_escape, show_error
 from ui.jobs import job_panel
-from ui.safe import md
+from ui.safe import grid, md
 
 ss = st.session_state
 STATUS_ICON = {"pending": "⏳", "accepted": "✅", "rejected": "❌"}
@@ -96,8 +96,12 @@ def documents_view(uc) -> None:
     files = workspace.knowledge_files(uc)
     st.write(f"**{len(files)} document(s)** in the use case, collection {md(uc.collection)}.")
     if files:
-        st.dataframe([{"document": f.relative_to(uc.file("knowledge")).as_posix(), "bytes": f.stat().st_size}
-                      for f in files], hide_index=True, width="stretch", height=min(35 * len(files) + 38, 250))
+        # a plain-text listing, not st.dataframe: no pandas/pyarrow import on the page's first render
+        names = [f.relative_to(uc.file("knowledge")).as_posix() for f in files]
+        w = max(len("document"), *(len(n) for n in names))
+        listing = [f"{'document':<{w}}  {'bytes':>12}"] + [f"{n:<{w}}  {f.stat().st_size:>12,}"
+                                                           for n, f in zip(names, files)]
+        st.code("\n".join(listing), language=None, height=min(22 * len(listing) + 30, 250))
     job_id = ss.get(f"uc_ingest_{uc.name}")
     if job_id:
         ingest_status(job_id)
@@ -212,8 +216,9 @@ def checks_view(uc) -> None:
 
     current = workspace.load_checks(uc)
     if current["voice_checks"]:
-        st.dataframe([{k: c[k] for k in ("name", "pattern", "description")} for c in current["voice_checks"]],
-                     hide_index=True, width="stretch")
+        # a plain-text grid (a few checks), not st.dataframe: no pandas/pyarrow import on the first render
+        grid([{k: c[k] for k in ("name", "pattern", "description")} for c in current["voice_checks"]],
+             widths=[1, 2, 3])
     else:
         st.write("No voice/format checks yet.")
     proposals = [p for p in workspace.read_proposals(uc)

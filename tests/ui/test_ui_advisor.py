@@ -46,9 +46,10 @@ def test_form_answers_change_the_advice(data_dir):
     text = _advice_text(at)
     assert "Start with: Prompt engineering + RAG (prompt_rag)" in text
     assert "Next step up: Fine-tuned model (LoRA) + RAG (fine_tuned_rag)" in text and "500 examples" in text
-    roles = at.dataframe[0].value
-    assert list(roles["approach"]) == ["prompt_rag", "fine_tuned_rag", "prompt_only"]
-    assert list(roles["role"]) == ["recommended", "next step", "alternative"]
+    cells = [t.value for t in at.text]          # the approaches grid: approach, definition, role per row
+    i = cells.index("prompt_rag")
+    assert cells[i:i + 9:3] == ["prompt_rag", "fine_tuned_rag", "prompt_only"]
+    assert cells[i + 2:i + 9:3] == ["recommended", "next step", "alternative"]
 
 
 def test_demo_button_and_answers_from_the_url(data_dir):
