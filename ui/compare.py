@@ -34,7 +34,7 @@ MODES = list(A.RAG_MODES)
 @st.cache_data(ttl=10, show_spinner=False)
 def _collections(data_dir: str) -> list[str]:
     try:
-        from ui import rag_listing       # no lancedb import while the store is unchanged since the last listing
+        from core.rag import listing as rag_listing   # no lancedb import while the store is unchanged since the last listing
         return rag_listing.collection_names()
     except Exception:  # noqa: BLE001 - an unreadable store just offers no collection
         return []

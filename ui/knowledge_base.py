@@ -14,7 +14,8 @@ import streamlit as st
 from core import jobs as joblayer
 from core.errors import WorkbenchError
 from core.rag import api, jobs, views
-from ui import rag_listing, safe
+from core.rag import listing as rag_listing
+from ui import safe
 from ui.common import backend_picker, get_backend, md_escape, show_error, show_usage
 from ui.jobs import ago, job_panel, render
 

@@ -1,4 +1,4 @@
-"""ui/rag_listing.py: a listing is reused (across processes, through its JSON file) only while the LanceDB folder's
+"""core/rag/listing.py: a listing is reused (across processes, through its JSON file) only while the LanceDB folder's
 fingerprint is unchanged; a write to a table's _versions/ or a new table makes the next listing live again. No
 lancedb: the folder layout is built by hand and the live read is a counter."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from ui import rag_listing
+from core.rag import listing as rag_listing
 
 
 def _touch_versions(root, table: str, n: int, age_s: float = 10.0) -> None:
