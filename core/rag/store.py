@@ -465,6 +465,24 @@ def replace_document(table, doc_id: str, data) -> dict:
             "updated": getattr(res, "num_updated_rows", 0), "deleted": getattr(res, "num_deleted_rows", 0)}
 
 
+def replace_documents(table, doc_ids, data) -> dict:
+    """replace_document for several documents in ONE merge_insert (one commit, one table version): afterwards
+    the rows of every document in `doc_ids` are exactly its rows in `data` (a listed document with no rows in
+    `data` loses all its rows). All or nothing: if it raises, no document changed (ingest then retries them
+    one by one, so one bad document only fails itself)."""
+    ids = list(dict.fromkeys(str(d) for d in doc_ids))
+    if not ids:
+        return {"version": None, "inserted": 0, "updated": 0, "deleted": 0}
+    if len(ids) == 1:
+        return replace_document(table, ids[0], data)
+    where = "doc_id IN (" + ", ".join(sql_str(d) for d in ids) + ")"
+    with collection_lock(collection_of_table(table)):
+        res = (table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+               .when_not_matched_by_source_delete(where).execute(data))
+    return {"version": getattr(res, "version", None), "inserted": getattr(res, "num_inserted_rows", 0),
+            "updated": getattr(res, "num_updated_rows", 0), "deleted": getattr(res, "num_deleted_rows", 0)}
+
+
 def delete_document(table, doc_id: str) -> int:
     """Delete a document's rows (under the collection's write lock). Returns the number of rows deleted."""
     with collection_lock(collection_of_table(table)):
