@@ -244,6 +244,7 @@ def scale_section(args, queries, out: Table, source_coll: str, query_embedder: s
             "source": [f"doc{(start + i) // 10}.md" for i in range(m)],
             "position": [(start + i) % 10 for i in range(m)], "start": [0] * m, "end": [0] * m, "heading": [""] * m,
             "text": [base_txt[j] for j in idx], "tokens": [200] * m, "doc_hash": [""] * m, "ingested_at": [0.0] * m,
+            "ingest_s": [0.0] * m,
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1), type=pa.float32()), v.shape[1]),
         }, schema=store.chunk_schema(cfg.dimension))
         table.add(data)
