@@ -589,10 +589,17 @@ def query_embedder(name: str | None = None) -> Embedder:
     mode = (get_settings().query_backend or "auto").strip().lower()
     if mode not in ("auto", "same"):
         raise ConfigError(f"Setting query_backend must be 'auto' or 'same', not {mode!r}.")
-    if mode == "same" or key in _INSTANCES and not isinstance(_INSTANCES[key], SentenceTransformerEmbedder):
+    if mode == "same":
         return get_embedder(key)
-    twin = _onnx_twin(key)
+    twin = _TWINS.get(key)
+    if twin is None:
+        twin = _onnx_twin(key)            # a stat walk of the model folder: done once per index embedder
+        if twin is not None:
+            _TWINS[key] = twin
     return twin if twin is not None else get_embedder(key)
+
+
+_TWINS: dict[str, Embedder] = {}       # torch embedder name -> its loaded ONNX twin (found once, then reused)
 
 
 def _onnx_twin(key: str) -> "Embedder | None":

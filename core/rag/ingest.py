@@ -397,12 +397,6 @@ def _stored(prep: "_Prepared") -> None:
     res.ok, res.chunks, res.tokens, res.embedded = True, len(pieces), sum(p.tokens for p in pieces), len(prep.todo)
 
 
-def _store(prep: "_Prepared", table, emb) -> None:
-    """Replace one document's rows (one merge_insert)."""
-    store.replace_document(table, prep.doc.doc_id, _rows(prep, emb, store.has_ingest_times(table)))
-    _stored(prep)
-
-
 def _store_group(group: list["_Prepared"], table, emb) -> list[tuple["_Prepared", BaseException | None]]:
     """Write a whole group of documents with ONE merge_insert (store.replace_documents: one commit, each
     document all or nothing). If that fails, every document is written on its own, so a bad one only fails

@@ -458,11 +458,7 @@ def doc_state(table, doc_id: str) -> dict:
 def replace_document(table, doc_id: str, data) -> dict:
     """Atomically make the document's rows exactly `data` (one merge_insert: unchanged chunks are updated in
     place, new ones inserted, vanished ones deleted). Safe against concurrent writers of the same document."""
-    with collection_lock(collection_of_table(table)):
-        res = (table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-               .when_not_matched_by_source_delete(f"doc_id = {sql_str(doc_id)}").execute(data))
-    return {"version": getattr(res, "version", None), "inserted": getattr(res, "num_inserted_rows", 0),
-            "updated": getattr(res, "num_updated_rows", 0), "deleted": getattr(res, "num_deleted_rows", 0)}
+    return _merge_replace(table, f"doc_id = {sql_str(doc_id)}", data)
 
 
 def replace_documents(table, doc_ids, data) -> dict:
@@ -475,7 +471,12 @@ def replace_documents(table, doc_ids, data) -> dict:
         return {"version": None, "inserted": 0, "updated": 0, "deleted": 0}
     if len(ids) == 1:
         return replace_document(table, ids[0], data)
-    where = "doc_id IN (" + ", ".join(sql_str(d) for d in ids) + ")"
+    return _merge_replace(table, "doc_id IN (" + ", ".join(sql_str(d) for d in ids) + ")", data)
+
+
+def _merge_replace(table, where: str, data) -> dict:
+    """The one merge_insert both replace functions run: rows of `data` matched by id are updated, new ones
+    inserted, and rows matching `where` that `data` no longer has are deleted -- one commit."""
     with collection_lock(collection_of_table(table)):
         res = (table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
                .when_not_matched_by_source_delete(where).execute(data))

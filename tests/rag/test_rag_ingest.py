@@ -71,7 +71,7 @@ def test_unchanged_reingest_keeps_the_measured_time_and_old_tables_still_ingest(
     prep = ingest._prepare(load_path(doc, doc_id="hours.md"), old, emb, get_chunker(None, 200, 32,
                                                                                     max_tokens=emb.max_tokens), res, 0)
     prep.vectors = list(emb.encode([p.text for p in prep.pieces]))
-    ingest._store(prep, old, emb)
+    assert ingest._store_group([prep], old, emb) == [(prep, None)]
     assert [d["ingest_s"] for d in store.list_documents(old)] == [None] and res.ok
 
 
