@@ -7,6 +7,7 @@ measured `Usage`. `Backend.chat(...)` is the non-streaming convenience that retu
 from __future__ import annotations
 
 import math
+import socket
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -250,6 +251,20 @@ def check_messages(messages: list[Message]) -> None:
     for m in messages:
         if m.get("role") not in ("system", "user", "assistant"):
             raise InvalidParams(f"Unknown message role {m.get('role')!r}: use system, user or assistant.")
+
+
+def connect_error(url: str, timeout: float = 1.0) -> OSError | ValueError | None:
+    """Why a TCP connection to the url's host and port fails (refused, unknown host, timed out), or None when
+    something accepts it. Status probes call this first, so a machine without a server answers "unavailable"
+    without importing the HTTP clients (httpx + ollama cost ~0.5 s of the app's first render)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        return exc
+    return None
 
 
 class Timer:

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 from core.config import get_settings
 from core.errors import BackendError, ConfigError, BackendUnavailable, InvalidParams, ModelNotFound
-from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage
+from core.llm.base import (Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage,
+                           connect_error)
 from core.llm.context import ContextReport, estimate_tokens
 
 CONNECT_TIMEOUT = 1.0          # a missing server must be reported fast
@@ -115,6 +116,9 @@ class OllamaBackend(Backend):
 
     def status(self) -> BackendStatus:
         t0 = time.perf_counter()
+        down = connect_error(self.host, STATUS_TIMEOUT)
+        if down is not None:
+            return BackendStatus(self.name, False, str(self._unavailable(down)), [], {"host": self.host})
         try:
             import httpx
             client = self._client(read_timeout=STATUS_TIMEOUT)

@@ -11,7 +11,8 @@ import time
 from core.config import get_settings
 from core.errors import BackendError, BackendUnavailable, InvalidParams, ModelNotFound
 from core.jsonout import loads
-from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage
+from core.llm.base import (Backend, BackendStatus, ChatStream, GenParams, Message, ModelInfo, Timer, Usage,
+                           connect_error)
 from core.llm.context import ContextReport, estimate_tokens
 
 CONNECT_TIMEOUT = 1.0
@@ -102,12 +103,18 @@ class OpenAIBackend(Backend):
     def status(self) -> BackendStatus:
         try:
             t0 = time.perf_counter()
+            down = connect_error(self._require_base(), STATUS_TIMEOUT)
+            if down is not None:
+                return BackendStatus(self.name, False, f"No OpenAI-compatible server answers at {self.base_url} "
+                                     f"({type(down).__name__}: {down}): start it or fix OPENAI_BASE_URL.", [],
+                                     {"base_url": self.base_url})
             models = self._list(STATUS_TIMEOUT)
             return BackendStatus(self.name, True, f"OpenAI-compatible server at {self.base_url}", models,
                                  {"base_url": self.base_url, "auth": bool(get_settings().openai_api_key),
                                   "probe_ms": round((time.perf_counter() - t0) * 1000, 1)})
         except Exception as exc:  # noqa: BLE001 - status never raises
-            return BackendStatus(self.name, False, str(self._map(exc)), [], {"base_url": self.base_url})
+            err = exc if isinstance(exc, (BackendError, InvalidParams)) else self._map(exc)   # no httpx import
+            return BackendStatus(self.name, False, str(err), [], {"base_url": self.base_url})
 
     def _list(self, timeout: float) -> list[ModelInfo]:
         with self._client(read_timeout=timeout) as client:

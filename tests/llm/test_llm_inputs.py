@@ -1,6 +1,7 @@
 """Bad input and unreachable servers give typed errors with clear messages, fast (no model is loaded here)."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -158,3 +159,39 @@ def test_ollama_host_forms():
     assert normalize_host(":11500") == "http://127.0.0.1:11500"
     assert normalize_host("0.0.0.0:11434") == "http://127.0.0.1:11434"
     assert normalize_host("https://ollama.example.com/") == "https://ollama.example.com:443"
+
+
+def test_status_of_absent_servers_imports_no_http_client(data_dir, tmp_path):
+    """The app's first render probes every backend: with no server listening, the answer comes from a TCP
+    connect alone (core.llm.base.connect_error), so neither httpx nor the ollama client is imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom core.llm.registry import all_statuses\n"
+            "st = {s.name: s for s in all_statuses()}\n"
+            "assert not st['ollama'].reachable and 'ollama serve' in st['ollama'].reason, st['ollama'].reason\n"
+            "assert not st['openai'].reachable and 'OPENAI_BASE_URL' in st['openai'].reason, st['openai'].reason\n"
+            "assert st['embedded'].reachable, st['embedded'].reason\n"
+            "print(sorted(m for m in ('httpx', 'ollama') if m in sys.modules))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    env.update(OLLAMA_HOST=f"127.0.0.1:{closed_port()}", WORKBENCH_DATA=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == "[]"
+    env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{closed_port()}/v1"
+    p = subprocess.run([sys.executable, "-c", code.replace("'OPENAI_BASE_URL'", "'start it'")], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_connect_error_tells_a_listening_port_from_a_closed_one():
+    from core.llm.base import connect_error
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        assert connect_error(f"http://127.0.0.1:{srv.getsockname()[1]}/v1") is None
+    assert isinstance(connect_error(f"127.0.0.1:{closed_port()}"), ConnectionRefusedError)
+    assert isinstance(connect_error("http://127.0.0.1:notaport"), ValueError)
