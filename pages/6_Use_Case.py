@@ -21,8 +21,10 @@ views.new_usecase_form()
 uc = views.pick_usecase()
 views.readonly_banner(uc)
 
+# on_change="rerun": a tab switch reruns the page and each tab knows whether it is open (tab.open), so the review
+# table (pandas + pyarrow, ~0.5 s) is only built while its tab is open or holds unsaved edits
 steps = st.tabs(["1 · Documents", "2 · Past answers", "3 · Checks", "4 · Generate questions", "5 · Review",
-                 "6 · First comparison"])
+                 "6 · First comparison"], key="uc_step", on_change="rerun")
 with steps[0]:
     views.documents_view(uc)
 with steps[1]:
@@ -32,6 +34,7 @@ with steps[2]:
 with steps[3]:
     views.generate_view(uc)
 with steps[4]:
-    views.review_view(uc)
+    if steps[4].open or views.review_has_unsaved_edits(uc):
+        views.review_view(uc)
 with steps[5]:
     views.comparison_view(uc)

@@ -305,6 +305,17 @@ def _cell_list(v) -> list[str]:
     return [x.strip() for x in str(v or "").split(";") if x.strip()]
 
 
+def review_has_unsaved_edits(uc) -> bool:
+    """Whether a review table of this use case holds edits not saved yet. The page keeps rendering the Review
+    tab while it does: a widget that is not rendered loses its state, and edits must not be lost by a tab switch."""
+    prefix = f"uc_rev_{uc.name}_"
+    for k in list(ss.keys()):
+        v = ss[k] if isinstance(k, str) and k.startswith(prefix) else None
+        if isinstance(v, dict) and (v.get("edited_rows") or v.get("added_rows") or v.get("deleted_rows")):
+            return True
+    return False
+
+
 def review_view(uc) -> None:
     import pandas as pd
 
@@ -325,8 +336,9 @@ def review_view(uc) -> None:
     if df.empty:
         st.write("Nothing to show.")
     else:
+        editor = f"uc_rev_{uc.name}_{show}"
         edited = st.data_editor(
-            df, key=f"uc_rev_{uc.name}_{show}", hide_index=True, width="stretch", disabled=uc.read_only
+            df, key=editor, hide_index=True, width="stretch", disabled=uc.read_only
             or ["id", "source", "match", "generator"],
             column_config={"status": st.column_config.SelectboxColumn("status", options=list(STATUS_ICON)),
                            "tags": st.column_config.TextColumn("tags", help="';'-separated: " + ", ".join(review.TAGS)),
@@ -334,7 +346,8 @@ def review_view(uc) -> None:
         if not uc.read_only:
             c1, c2, c3 = st.columns(3)
             if c1.button("Save review", key=f"uc_rev_save_{uc.name}"):
-                apply_table(uc, shown, edited)
+                if apply_table(uc, shown, edited):
+                    ss.pop(editor, None)      # saved: the edits belong to the old table (rows move between views)
             if c2.button("Accept all shown", key=f"uc_rev_all_{uc.name}"):
                 res = review.set_status(uc, [c.id for c in shown], "accepted", only_pending=False)
                 st.success(f"{res.changed} accepted.")
@@ -350,7 +363,8 @@ def review_view(uc) -> None:
             st.code(c.chunk_text or "(no chunk stored)", language=None, wrap_lines=True)
 
 
-def apply_table(uc, shown, edited) -> None:
+def apply_table(uc, shown, edited) -> bool:
+    """Apply the table's edits; True when every change was applied."""
     from core.usecase import review
 
     by_id = {c.id: c for c in shown}
@@ -373,6 +387,7 @@ def apply_table(uc, shown, edited) -> None:
         st.error(f"{len(res.errors)} change(s) could not be applied:")
         st.dataframe(res.errors, hide_index=True, width="stretch")
     st.success(f"{res.changed} candidate(s) updated.")
+    return not res.errors
 
 
 def save_question_set(uc) -> None:

@@ -25,6 +25,7 @@ from core.llm.base import Backend, BackendStatus, ChatStream, GenParams, Message
 from core.llm.context import ContextReport
 from core.llm.models import (ADAPTER_PREFIX, DEFAULT_MODEL, PACKAGED_MODELS, AdapterInfo, file_sha256, get_adapter,
                              list_adapters, local_gguf_models, packaged_gguf_path)
+from core.llm.token_memo import remembered
 
 DIGEST_BYTES = 8 << 20     # hash the first 8 MB of a model file: stable, and cheap for multi-GB files
 MAX_LOADED = 4             # distinct (model, adapter) pairs kept in memory per process
@@ -204,11 +205,14 @@ class EmbeddedBackend(Backend):
         return lm.n_ctx if lm is not None else get_settings().n_ctx
 
     def count_tokens(self, messages: list[Message], model: str | None = None) -> int:
-        return _count_prompt(self.load(model), messages)
+        """Exact, and remembered on disk (core.llm.token_memo): a repeated count needs no model load."""
+        _, base, _ = self.resolve_files(model)
+        return remembered(model_digest(base), "tokens", messages, lambda: _count_prompt(self.load(model), messages))
 
     def render_prompt(self, messages: list[Message], model: str | None = None) -> str:
-        """The exact text the model sees once its GGUF chat template is applied (for previews)."""
-        return _prompt_text(self.load(model), messages)[0]
+        """The exact text the model sees once its GGUF chat template is applied (for previews; remembered)."""
+        _, base, _ = self.resolve_files(model)
+        return remembered(model_digest(base), "text", messages, lambda: _prompt_text(self.load(model), messages)[0])
 
     def digest(self, model: str | None = None) -> str:
         """sha256 of the GGUF's first 8 MB (cached), plus the adapter's sha256 for a fine-tune."""

@@ -85,15 +85,24 @@ def test_generate_review_and_save_the_question_set(data_dir, tmp_path):
     at.run()
     cands = review.load_candidates(uc)
     assert cands and f"{len(cands)} new candidate(s) (extractive)" in texts(at)
+    assert not any(b.label == "Save review" for b in at.button)     # a closed Review tab builds no table
+    at.session_state["uc_step"] = "5 · Review"                       # what clicking the tab does
+    at.run()
+    assert any(b.label == "Save review" for b in at.button)
     editor = "uc_rev_lamps_pending"
     at.session_state[editor] = {"edited_rows": {0: {"status": "accepted", "tags": "fact_lookup; pricing"},
                                                 1: {"status": "rejected"}},
                                 "added_rows": [], "deleted_rows": []}
+    at.session_state["uc_step"] = "6 · First comparison"    # unsaved edits keep the Review tab rendered
+    at.run()
+    assert any(b.label == "Save review" for b in at.button)
     at = click(at, "Save review")
     assert "2 candidate(s) updated." in texts(at)
     by_id = {c.id: c for c in review.load_candidates(uc)}
     assert by_id[cands[0].id].status == "accepted" and by_id[cands[0].id].tags == ["fact_lookup", "pricing"]
     assert by_id[cands[1].id].status == "rejected"
+    assert editor not in at.session_state                    # saved edits are dropped with the old table
+    at.session_state["uc_step"] = "5 · Review"
     at = click(at, "Save question set")
     assert "Question set saved: 1 question(s)." in texts(at)
     from core.compare.questions import load_questions
