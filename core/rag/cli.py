@@ -203,7 +203,8 @@ def cmd_delete_document(args) -> int:
 
 
 def cmd_collections(args) -> int:
-    from core.rag.api import list_collections, list_documents
+    # through the listing cache (core.rag.listing): while the LanceDB folder is unchanged, no lancedb import
+    from core.rag.listing import collections as list_collections, documents as list_documents
     cols = list_collections()
     if args.json:
         emit_json({"collections": [dict(c.to_dict(), **({"docs": list_documents(c.name)} if args.docs else {}))

@@ -58,3 +58,35 @@ def test_object_store_listings_are_always_live(data_dir, monkeypatch):
     live = lambda: calls.append(1) or len(calls)          # noqa: E731
     assert rag_listing._cached("collections", "", live) == 1
     assert rag_listing._cached("collections", "", live) == 2
+
+
+def test_the_collections_command_lists_from_the_cache_without_importing_lancedb(data_dir, small_corpus, embedder):
+    """`python -m core collections` reads through the listing cache: a second call in a fresh process prints the
+    same listing and never imports lancedb; after a write the next call reads the store again."""
+    import json
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+    from core.rag.api import delete_document, ingest_paths
+
+    assert all(r.ok for r in ingest_paths([small_corpus], "cli"))
+    code = ("import json, sys\nfrom core.cli import main\nrc = main(['collections', '--json', '--docs'])\n"
+            "print(json.dumps({'rc': rc, 'lancedb': 'lancedb' in sys.modules}))\n")
+
+    def call() -> tuple[dict, dict]:
+        p = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, WORKBENCH_DATA=str(data_dir)))
+        assert p.returncode == 0, p.stderr[-2000:]
+        lines = p.stdout.strip().splitlines()
+        return json.loads("\n".join(lines[:-1])), json.loads(lines[-1])
+
+    time.sleep(rag_listing.SETTLE_S + 0.1)              # a just-written store is never cached
+    live, how = call()
+    assert how == {"rc": 0, "lancedb": True}
+    cached, how = call()
+    assert how == {"rc": 0, "lancedb": False} and cached == live
+    assert {d["doc_id"] for d in cached["collections"][0]["docs"]} == set(os.listdir(small_corpus))
+    delete_document("cli", "error-codes.txt")
+    after, how = call()
+    assert how["lancedb"] is True and len(after["collections"][0]["docs"]) == len(live["collections"][0]["docs"]) - 1
