@@ -46,7 +46,9 @@ def test_upload_train_quick_preset_and_compare(streamlit_server, page):
     commit(page.get_by_label("Max steps (0 = use epochs)", exact=True), str(STEPS))
     commit(page.get_by_label("Eval every N steps (0 = off)", exact=True), "5")
     wait_script_idle(page)
-    assert page.get_by_text(re.compile(rf"--preset quick --max-steps {STEPS} --eval-steps 5")).count() == 1
+    cli = page.get_by_text(re.compile(rf"--preset quick --max-steps {STEPS} --eval-steps 5"))
+    cli.first.wait_for(timeout=60_000)   # the blur's rerun may not have started when the idle check ran
+    assert cli.count() == 1
     page.get_by_role("button", name="Start training").click()
 
     # live panel: the curve appears and the step counter moves while the job runs
