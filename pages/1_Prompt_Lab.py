@@ -21,7 +21,7 @@ V.init(S, lib, uc)
 V.sidebar(S, lib)
 n = int(S["n"])
 
-st.title("Prompt Lab")
+st.title(":material/edit_note: Prompt Lab")
 st.caption("Edit prompt variants side by side, run them on the same input, compare quality, speed and cost, and "
            "save the winner as a new version.")
 tab_play, tab_batch, tab_versions = st.tabs(V.TABS, key=S.key("tab"), bind="query-params")

@@ -18,7 +18,7 @@ kb.ensure_sample()
 uc = usecase_select.sidebar()        # ?usecase=NAME: its collection is the default one
 state, choices = kb.sidebar(uc)
 
-st.title("📚 Knowledge Base")
+st.title(":material/library_books: Knowledge Base")
 st.caption("RAG gives the model facts it never saw: documents are split into chunks, embedded, stored in LanceDB, "
            "and the best chunks for a question are put into the prompt, numbered, so the answer can cite them.")
 kb.sample_retry(state, choices)

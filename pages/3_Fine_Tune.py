@@ -17,7 +17,7 @@ page_setup("ft")
 ft.init_state()
 uc = usecase_select.sidebar()        # ?usecase=NAME: its training dataset
 
-st.title("🎛️ Fine-Tune")
+st.title(":material/tune: Fine-Tune")
 st.caption("Teach the model the support voice with a LoRA adapter or a full fine-tune of every weight: check the "
            "transcripts, train (Unsloth, in its own process), watch the curves, try the result next to the base model "
            "and export it for llama.cpp/Ollama.")

@@ -17,7 +17,7 @@ page_setup("cmp")
 ss = st.session_state
 uc = usecase_select.sidebar()        # ?usecase=NAME: its collection, prompts, question set and checks
 
-st.title("⚖️ Compare approaches")
+st.title(":material/balance: Compare approaches")
 st.caption("Prompt engineering, RAG and fine-tuning on the same questions: accuracy, latency, cost and maintenance, "
            "measured — then a decision report.")
 if "cmp_approaches" not in ss or ss.get("cmp_usecase", uc.name) != uc.name:

@@ -64,7 +64,7 @@ if "adv_knows" not in ss:
             ss.adv_problem = f"The link's advisor answers were ignored: {exc}"
     load_answers(q0)
 
-st.title("🧭 Advisor: prompt, RAG or fine-tune?")
+st.title(":material/explore: Advisor: prompt, RAG or fine-tune?")
 st.caption("Answer eight questions about your use case. The advice follows the start-simple progression: prompting "
            "first, retrieval when the model lacks knowledge, fine-tuning when prompting and retrieval cannot give "
            "the consistency you need. Then test it on your own questions in Compare.")

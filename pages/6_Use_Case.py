@@ -13,7 +13,7 @@ from ui import usecase as views
 from ui.common import page_setup
 
 page_setup("uc")
-st.title("🧭 Bring your own use case")
+st.title(":material/folder_open: Bring your own use case")
 st.write("From a folder of documents and a file of past answers to a reviewed question set, a training dataset and "
          "a first comparison - on the built-in model, no GPU needed.")
 

@@ -15,7 +15,7 @@ ss = st.session_state
 if "dr_job" not in ss:
     ss.dr_job = st.query_params.get("job") or None
 
-st.title("🔁 Knowledge-update drill")
+st.title(":material/autorenew: Knowledge-update drill")
 st.caption("Facts change. RAG re-ingests the changed document; a fine-tune keeps the old fact until it is "
            "retrained; a prompt cannot know. This drill changes one fact, re-ingests it into a drill collection "
            "(your own collections are not touched) and asks the classic columns again, measuring each step.")

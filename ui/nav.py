@@ -2,6 +2,9 @@
 
 app.py builds `st.navigation` from it, every page's `page_setup(id)` takes its title and icon from it, and the
 home page lists it. Nothing here imports more than Streamlit.
+
+Icons are Material names, not emoji: Streamlit checks an emoji page icon against its emoji catalog, whose
+import (one large regex) cost 0.1-0.2 s of every page's first render; a Material name is a set lookup.
 """
 from __future__ import annotations
 
@@ -18,24 +21,24 @@ class PageInfo:
     description: str
 
 
-HOME = PageInfo("home", "Home", "🧪", "", "",
+HOME = PageInfo("home", "Home", ":material/science:", "", "",
                 "What the workbench is for, live backend status, a quick generate box.")
 PAGES: tuple[PageInfo, ...] = (
     HOME,
-    PageInfo("pl", "Prompt Lab", "✍️", "pages/1_Prompt_Lab.py", "Prompt_Lab",
+    PageInfo("pl", "Prompt Lab", ":material/edit_note:", "pages/1_Prompt_Lab.py", "Prompt_Lab",
              "Write and version prompts (zero-shot, few-shot, chain-of-thought, guardrails) and try them on any "
              "backend."),
-    PageInfo("kb", "Knowledge Base", "📚", "pages/2_Knowledge_Base.py", "Knowledge_Base",
+    PageInfo("kb", "Knowledge Base", ":material/library_books:", "pages/2_Knowledge_Base.py", "Knowledge_Base",
              "Ingest documents into a LanceDB collection and test retrieval (RAG)."),
-    PageInfo("ft", "Fine-Tune", "🎛️", "pages/3_Fine_Tune.py", "Fine_Tune",
+    PageInfo("ft", "Fine-Tune", ":material/tune:", "pages/3_Fine_Tune.py", "Fine_Tune",
              "Train a LoRA adapter on support transcripts and try it as model `ft:<name>`."),
-    PageInfo("cmp", "Compare", "⚖️", "pages/4_Compare.py", "Compare",
+    PageInfo("cmp", "Compare", ":material/balance:", "pages/4_Compare.py", "Compare",
              "Run prompt-only, RAG and fine-tuned variants on the same question set: quality, latency, cost."),
-    PageInfo("adv", "Advisor", "🧭", "pages/5_Advisor.py", "Advisor",
+    PageInfo("adv", "Advisor", ":material/explore:", "pages/5_Advisor.py", "Advisor",
              "Answer eight questions about your use case: which approach to start with, what to test next."),
-    PageInfo("uc", "Use Case", "🗂️", "pages/6_Use_Case.py", "Use_Case",
+    PageInfo("uc", "Use Case", ":material/folder_open:", "pages/6_Use_Case.py", "Use_Case",
              "Bring your own documents and past answers: a reviewed question set, training data, a first comparison."),
-    PageInfo("dr", "Drill", "🔁", "pages/7_Drill.py", "Drill",
+    PageInfo("dr", "Drill", ":material/autorenew:", "pages/7_Drill.py", "Drill",
              "Change one fact in the documents: which approaches pick it up, and how long each change takes."),
 )
 BY_ID = {p.id: p for p in PAGES}

@@ -72,15 +72,15 @@ def test_navigation_names_every_page_once_and_home_first(app):
 
     pages = list(app._registered_pages.values())         # what st.navigation registered (AppTest's own record)
     assert [(p["page_name"], p["icon"], p["url_pathname"]) for p in pages] == \
-        [("Home", "🧪", ""), ("Prompt Lab", "✍️", "Prompt_Lab"), ("Knowledge Base", "📚", "Knowledge_Base"),
-         ("Fine-Tune", "🎛️", "Fine_Tune"), ("Compare", "⚖️", "Compare"), ("Advisor", "🧭", "Advisor"),
-         ("Use Case", "🗂️", "Use_Case"), ("Drill", "🔁", "Drill")]
+        [("Home", ":material/science:", ""), ("Prompt Lab", ":material/edit_note:", "Prompt_Lab"), ("Knowledge Base", ":material/library_books:", "Knowledge_Base"),
+         ("Fine-Tune", ":material/tune:", "Fine_Tune"), ("Compare", ":material/balance:", "Compare"), ("Advisor", ":material/explore:", "Advisor"),
+         ("Use Case", ":material/folder_open:", "Use_Case"), ("Drill", ":material/autorenew:", "Drill")]
     assert [p.title for p in nav.PAGES] == [p["page_name"] for p in pages]
-    assert app.title[0].value == "🧪 Approach Workbench"
+    assert app.title[0].value == ":material/science: Approach Workbench"
     links = sorted(link.proto.label for link in app.get("page_link"))     # two columns of links
     assert links == ["Advisor", "Compare", "Drill", "Fine-Tune", "Knowledge Base", "Prompt Lab", "Use Case"]
     app.switch_page("pages/1_Prompt_Lab.py").run()       # a page runs inside the navigation, under its title
-    assert not app.exception and app.title[0].value == "Prompt Lab"
+    assert not app.exception and app.title[0].value == ":material/edit_note: Prompt Lab"
     assert app.session_state["pl_n"] == 3
 
 
