@@ -1,6 +1,7 @@
 """The object-store path for real: moto's standalone S3 server on loopback (started and stopped by the fixture),
-WORKBENCH_LANCEDB_URI=s3://<bucket>/workbench, and ingest -> search -> ask through it. LanceDB's object store reads
-AWS_ENDPOINT / AWS_ALLOW_HTTP / AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION from the environment."""
+WORKBENCH_LANCEDB_URI=s3://<bucket>/workbench, and ingest -> search -> ask -> a batch comparison through it.
+LanceDB's object store reads AWS_ENDPOINT / AWS_ALLOW_HTTP / AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION
+from the environment."""
 from __future__ import annotations
 
 import contextlib
@@ -112,3 +113,28 @@ def test_ask_on_s3(s3_uri):
     assert res.table_version == api.get_collection("s3ask").table_version
     assert 1 <= res.chunks_used <= 4 and res.retrieval.chunks[0].source in ("sms-reminders.md", "plans-and-limits.md")
     assert res.citations == api.check_citations(res.text, res.chunks_used)
+
+
+@pytest.mark.slow
+def test_compare_run_on_s3(s3_uri):
+    """A batch comparison whose RAG column retrieves from the bucket: every answer stored, the RAG records pinned
+    to the bucket table's version and holding chunks of the documents stored there."""
+    from core.compare import approach as A
+    from core.compare import runner
+    from core.scenario import scenario_questions
+
+    docs = [KNOWLEDGE / "sms-reminders.md", KNOWLEDGE / "security-and-sso.md"]
+    assert all(r.ok for r in api.ingest_paths(docs, "s3cmp"))
+    version = api.get_collection("s3cmp").table_version
+    qs = [q for q in scenario_questions() if q.id in ("q17", "q04")]
+    specs = [A.ApproachSpec("plain", prompt="zero_shot"),
+             A.ApproachSpec("rag", prompt="guardrail", rag=A.RetrievalSpec("s3cmp", "hybrid", 2))]
+    run_id = runner.create_run(specs, qs, max_tokens=24)
+    st = runner.run_batch(runner.run_dir(run_id))
+    assert st["state"] == "succeeded" and st["done"] == 4 and st["errors"] == 0, st
+    run = runner.load_run(run_id)
+    rag = [r for r in run.results if r["approach"] == "rag"]
+    assert len(rag) == 2 and all(r["ok"] and r["answer"].strip() for r in run.results)
+    assert all(r["table_version"] == version for r in rag)
+    sources = {c["source"] for r in rag for c in r["retrieval"]["chunks"]}
+    assert sources and sources <= {"sms-reminders.md", "security-and-sso.md"}, sources
