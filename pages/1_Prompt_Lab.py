@@ -11,7 +11,7 @@ import streamlit as st
 from core.prompts.edit import all_refs
 from ui import prompt_lab as V
 from ui import usecase_select
-from ui.common import page_setup
+from ui.common import page_setup, page_title
 
 page_setup("pl")
 S = V.page_state()
@@ -21,7 +21,7 @@ V.init(S, lib, uc)
 V.sidebar(S, lib)
 n = int(S["n"])
 
-st.title(":material/edit_note: Prompt Lab")
+page_title("pl")
 st.caption("Edit prompt variants side by side, run them on the same input, compare quality, speed and cost, and "
            "save the winner as a new version.")
 tab_play, tab_batch, tab_versions = st.tabs(V.TABS, key=S.key("tab"), bind="query-params")

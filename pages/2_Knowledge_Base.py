@@ -9,7 +9,7 @@ import streamlit as st
 
 from ui import knowledge_base as kb
 from ui import usecase_select
-from ui.common import page_setup
+from ui.common import page_setup, page_title
 
 page_setup("kb")
 
@@ -18,7 +18,7 @@ kb.ensure_sample()
 uc = usecase_select.sidebar()        # ?usecase=NAME: its collection is the default one
 state, choices = kb.sidebar(uc)
 
-st.title(":material/library_books: Knowledge Base")
+page_title("kb")
 st.caption("RAG gives the model facts it never saw: documents are split into chunks, embedded, stored in LanceDB, "
            "and the best chunks for a question are put into the prompt, numbered, so the answer can cite them.")
 kb.sample_retry(state, choices)

@@ -11,13 +11,13 @@ import streamlit as st
 
 from ui import fine_tune as ft
 from ui import usecase_select
-from ui.common import page_setup
+from ui.common import page_setup, page_title
 
 page_setup("ft")
 ft.init_state()
 uc = usecase_select.sidebar()        # ?usecase=NAME: its training dataset
 
-st.title(":material/tune: Fine-Tune")
+page_title("ft")
 st.caption("Teach the model the support voice with a LoRA adapter or a full fine-tune of every weight: check the "
            "transcripts, train (Unsloth, in its own process), watch the curves, try the result next to the base model "
            "and export it for llama.cpp/Ollama.")

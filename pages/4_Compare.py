@@ -11,13 +11,13 @@ import streamlit as st
 
 from ui import compare as cmp
 from ui import usecase_select
-from ui.common import page_setup
+from ui.common import page_setup, page_title
 
 page_setup("cmp")
 ss = st.session_state
 uc = usecase_select.sidebar()        # ?usecase=NAME: its collection, prompts, question set and checks
 
-st.title(":material/balance: Compare approaches")
+page_title("cmp")
 st.caption("Prompt engineering, RAG and fine-tuning on the same questions: accuracy, latency, cost and maintenance, "
            "measured — then a decision report.")
 if "cmp_approaches" not in ss or ss.get("cmp_usecase", uc.name) != uc.name:

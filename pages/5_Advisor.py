@@ -12,7 +12,7 @@ import streamlit as st
 
 from core import advisor as ADV
 from core.errors import WorkbenchError
-from ui.common import page_setup, show_error
+from ui.common import page_setup, page_title, show_error
 from ui.safe import grid, md
 
 page_setup("adv")
@@ -64,7 +64,7 @@ if "adv_knows" not in ss:
             ss.adv_problem = f"The link's advisor answers were ignored: {exc}"
     load_answers(q0)
 
-st.title(":material/explore: Advisor: prompt, RAG or fine-tune?")
+page_title("adv")
 st.caption("Answer eight questions about your use case. The advice follows the start-simple progression: prompting "
            "first, retrieval when the model lacks knowledge, fine-tuning when prompting and retrieval cannot give "
            "the consistency you need. Then test it on your own questions in Compare.")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import usecase as views
-from ui.common import page_setup
+from ui.common import page_setup, page_title
 
 page_setup("uc")
-st.title(":material/folder_open: Bring your own use case")
+page_title("uc")
 st.write("From a folder of documents and a file of past answers to a reviewed question set, a training dataset and "
          "a first comparison - on the built-in model, no GPU needed.")
 

@@ -8,14 +8,14 @@ import streamlit as st
 
 from ui import drill as view
 from ui import jobs as job_ui
-from ui.common import page_setup
+from ui.common import page_setup, page_title
 
 page_setup("dr")
 ss = st.session_state
 if "dr_job" not in ss:
     ss.dr_job = st.query_params.get("job") or None
 
-st.title(":material/autorenew: Knowledge-update drill")
+page_title("dr")
 st.caption("Facts change. RAG re-ingests the changed document; a fine-tune keeps the old fact until it is "
            "retrained; a prompt cannot know. This drill changes one fact, re-ingests it into a drill collection "
            "(your own collections are not touched) and asks the classic columns again, measuring each step.")

@@ -18,6 +18,12 @@ def page_setup(page_id: str) -> None:
     st.set_page_config(page_title=f"{info.title} · {nav.APP_NAME}", page_icon=info.icon, layout="wide")
 
 
+def page_title(page_id: str) -> None:
+    """The page's heading, under the same icon as its sidebar entry: both from the one table in ui/nav.py."""
+    info = nav.page(page_id)
+    st.title(f"{info.icon} {info.heading or info.title}")
+
+
 # ---- session state: page-prefixed keys through ONE helper ----------------------------------------------------
 def key(page_id: str, *parts) -> str:
     """The session-state / widget key of `parts` on a page: key("pl", 0, "ref") == "pl_0_ref". Every page-owned

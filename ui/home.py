@@ -13,7 +13,7 @@ from core.llm.base import GenParams
 from core.scenario import load_scenario
 from ui import nav
 from ui.safe import md
-from ui.common import (backend_picker, backend_statuses, get_backend, key, page_setup, refresh_statuses,
+from ui.common import (backend_picker, backend_statuses, get_backend, key, page_setup, page_title, refresh_statuses,
                        show_error, show_text, show_usage, state)
 
 OLLAMA_HELP = ("1. Install Ollama on this or another machine (https://ollama.com/download).\n"
@@ -147,7 +147,7 @@ def tour() -> None:
 
 def render() -> None:
     page_setup("home")
-    st.title(f"{nav.HOME.icon} {nav.APP_NAME}")
+    page_title("home")
     st.markdown(
         "Try **prompt engineering**, **retrieval-augmented generation** and **LoRA fine-tuning** on one use case, "
         "then compare them side by side with measured quality, latency and cost. "

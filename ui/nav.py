@@ -1,4 +1,4 @@
-"""The one table of pages: id (also the prefix of the page's session keys), title, icon, script, URL path.
+"""The one table of pages: id (also the prefix of the page's session keys), title, icon, script, URL path, heading.
 
 app.py builds `st.navigation` from it, every page's `page_setup(id)` takes its title and icon from it, and the
 home page lists it. Nothing here imports more than Streamlit.
@@ -19,10 +19,12 @@ class PageInfo:
     script: str          # path relative to the project root ("" for the home view in ui/home.py)
     url_path: str        # "" = the app's root URL
     description: str
+    heading: str = ""    # the page's h1 (ui.common.page_title), when it says more than the sidebar title
 
 
+APP_NAME = "Approach Workbench"
 HOME = PageInfo("home", "Home", ":material/science:", "", "",
-                "What the workbench is for, live backend status, a quick generate box.")
+                "What the workbench is for, live backend status, a quick generate box.", APP_NAME)
 PAGES: tuple[PageInfo, ...] = (
     HOME,
     PageInfo("pl", "Prompt Lab", ":material/edit_note:", "pages/1_Prompt_Lab.py", "Prompt_Lab",
@@ -33,16 +35,19 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("ft", "Fine-Tune", ":material/tune:", "pages/3_Fine_Tune.py", "Fine_Tune",
              "Train a LoRA adapter on support transcripts and try it as model `ft:<name>`."),
     PageInfo("cmp", "Compare", ":material/balance:", "pages/4_Compare.py", "Compare",
-             "Run prompt-only, RAG and fine-tuned variants on the same question set: quality, latency, cost."),
+             "Run prompt-only, RAG and fine-tuned variants on the same question set: quality, latency, cost.",
+             "Compare approaches"),
     PageInfo("adv", "Advisor", ":material/explore:", "pages/5_Advisor.py", "Advisor",
-             "Answer eight questions about your use case: which approach to start with, what to test next."),
+             "Answer eight questions about your use case: which approach to start with, what to test next.",
+             "Advisor: prompt, RAG or fine-tune?"),
     PageInfo("uc", "Use Case", ":material/folder_open:", "pages/6_Use_Case.py", "Use_Case",
-             "Bring your own documents and past answers: a reviewed question set, training data, a first comparison."),
+             "Bring your own documents and past answers: a reviewed question set, training data, a first comparison.",
+             "Bring your own use case"),
     PageInfo("dr", "Drill", ":material/autorenew:", "pages/7_Drill.py", "Drill",
-             "Change one fact in the documents: which approaches pick it up, and how long each change takes."),
+             "Change one fact in the documents: which approaches pick it up, and how long each change takes.",
+             "Knowledge-update drill"),
 )
 BY_ID = {p.id: p for p in PAGES}
-APP_NAME = "Approach Workbench"
 
 
 def page(page_id: str) -> PageInfo:

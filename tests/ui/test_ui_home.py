@@ -72,8 +72,10 @@ def test_navigation_names_every_page_once_and_home_first(app):
 
     pages = list(app._registered_pages.values())         # what st.navigation registered (AppTest's own record)
     assert [(p["page_name"], p["icon"], p["url_pathname"]) for p in pages] == \
-        [("Home", ":material/science:", ""), ("Prompt Lab", ":material/edit_note:", "Prompt_Lab"), ("Knowledge Base", ":material/library_books:", "Knowledge_Base"),
-         ("Fine-Tune", ":material/tune:", "Fine_Tune"), ("Compare", ":material/balance:", "Compare"), ("Advisor", ":material/explore:", "Advisor"),
+        [("Home", ":material/science:", ""), ("Prompt Lab", ":material/edit_note:", "Prompt_Lab"),
+         ("Knowledge Base", ":material/library_books:", "Knowledge_Base"),
+         ("Fine-Tune", ":material/tune:", "Fine_Tune"), ("Compare", ":material/balance:", "Compare"),
+         ("Advisor", ":material/explore:", "Advisor"),
          ("Use Case", ":material/folder_open:", "Use_Case"), ("Drill", ":material/autorenew:", "Drill")]
     assert [p.title for p in nav.PAGES] == [p["page_name"] for p in pages]
     assert app.title[0].value == ":material/science: Approach Workbench"
