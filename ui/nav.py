@@ -1,7 +1,7 @@
 """The one table of pages: id (also the prefix of the page's session keys), title, icon, script, URL path, heading.
 
-app.py builds `st.navigation` from it, every page's `page_setup(id)` takes its title and icon from it, and the
-home page lists it. Nothing here imports more than Streamlit.
+app.py builds `st.navigation` from it, every page's `page_setup(id)` takes its title and icon from it and
+`page_title(id)` its heading, and the home page lists it. Nothing here imports more than Streamlit.
 
 Icons are Material names, not emoji: Streamlit checks an emoji page icon against its emoji catalog, whose
 import (one large regex) cost 0.1-0.2 s of every page's first render; a Material name is a set lookup.
