@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "ui")
 FIRST_RENDER = ("from streamlit.testing.v1 import AppTest\n"
-                "at = AppTest.from_file('pages/1_Prompt_Lab.py', default_timeout=120).run()\n"
+                "at = AppTest.from_file('app_pages/1_Prompt_Lab.py', default_timeout=120).run()\n"
                 "assert not at.exception, at.exception\n")
 
 

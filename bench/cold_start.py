@@ -68,9 +68,9 @@ def env_for(data: Path) -> dict:
 
 
 def page_targets(selected: list[str] | None) -> list[tuple[str, str]]:
-    """(label, url path) for the home page and each file under pages/ ("3_Fine_Tune.py" -> "Fine_Tune")."""
+    """(label, url path) for the home page and each file under app_pages/ ("3_Fine_Tune.py" -> "Fine_Tune")."""
     out = [("home (app.py)", "")]
-    for p in sorted((ROOT / "pages").glob("*.py")):
+    for p in sorted((ROOT / "app_pages").glob("*.py")):
         path = re.sub(r"^\d+_", "", p.stem)
         if not selected or path in selected:
             out.append((path, path))
@@ -268,7 +268,7 @@ def main() -> int:
             print("\nHeaviest top-level imports during one first render (python -X importtime, AppTest, ms):")
             for label, script, path in targets:
                 rel = "app.py" if not path else next(
-                    (p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py")
+                    (p.relative_to(ROOT).as_posix() for p in (ROOT / "app_pages").glob("*.py")
                      if re.sub(r"^\d+_", "", p.stem) == path), None)
                 if label.startswith("minimal"):
                     rel = str(script)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-PROJECT = {"core", "ui", "pages", "app", "__main__"}
+PROJECT = {"core", "ui", "app_pages", "app", "__main__"}
 _LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)")
 
 

@@ -46,7 +46,7 @@ def test_home_page_render_imports_nothing_heavy(data_dir):
     assert out["seconds"] < 15
 
 
-PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "app_pages").glob("*.py"))
 
 
 def stop_background_jobs() -> None:

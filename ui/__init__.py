@@ -1,1 +1,1 @@
-"""Small Streamlit helpers shared by the pages (the only place besides pages/ and app.py that imports streamlit)."""
+"""Small Streamlit helpers shared by the pages (the only place besides app_pages/ and app.py that imports streamlit)."""

@@ -15,7 +15,7 @@ from ui.safe import md, text
 
 STATE_TEXT = {"new": "new value", "old": "old value", "both": "both values", "neither": "neither value",
               None: "no answer"}
-COMPARE_PAGE = Path(__file__).resolve().parents[1] / "pages" / "4_Compare.py"
+COMPARE_PAGE = Path(__file__).resolve().parents[1] / "app_pages" / "4_Compare.py"
 
 
 def cli_line(drill: D.Drill) -> str:

@@ -1,4 +1,4 @@
-"""Views of the Prompt Lab page (pages/1_Prompt_Lab.py composes them). Logic lives in core.prompts (edit.py,
+"""Views of the Prompt Lab page (app_pages/1_Prompt_Lab.py composes them). Logic lives in core.prompts (edit.py,
 run.py, library.py); every session key goes through `S = state("pl")` (keys "pl_...")."""
 from __future__ import annotations
 

@@ -442,7 +442,7 @@ def comparison_view(uc) -> None:
         comparison_panel(uc, run_id)
 
 
-COMPARE_PAGE = PROJECT_ROOT / "pages" / "4_Compare.py"      # absolute: works from any entrypoint
+COMPARE_PAGE = PROJECT_ROOT / "app_pages" / "4_Compare.py"      # absolute: works from any entrypoint
 
 
 def compare_link(uc, run_id: str) -> dict:

@@ -163,7 +163,7 @@ def test_the_page_shows_the_full_run_card_and_its_only_export(full_run):
     and the Try & export tab offers the standalone GGUF (not the LoRA exports) and the gguf-merged parity check."""
     from streamlit.testing.v1 import AppTest
 
-    app = AppTest.from_file(str(ROOT / "pages" / "3_Fine_Tune.py"), default_timeout=180)
+    app = AppTest.from_file(str(ROOT / "app_pages" / "3_Fine_Tune.py"), default_timeout=180)
     app.query_params["run"] = full_run.run_id
     app.run()
     assert not app.exception, app.exception

@@ -105,7 +105,7 @@ def test_no_caller_probes_a_backend_with_hasattr_or_getattr():
     names = {"default_model", "load", "is_loaded", "resolve", "digest", "check_context", "count_tokens",
              "context_window", "exact_token_count", "render_prompt", "pull", "status", "list_models"}
     offenders = []
-    files = [*ROOT.glob("core/**/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"), ROOT / "app.py"]
+    files = [*ROOT.glob("core/**/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("app_pages/*.py"), ROOT / "app.py"]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)

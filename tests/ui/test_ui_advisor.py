@@ -1,4 +1,4 @@
-"""AppTest of pages/5_Advisor.py (defaults, demo answers, the form, the URL, the jump to Compare) and of the ratings
+"""AppTest of app_pages/5_Advisor.py (defaults, demo answers, the form, the URL, the jump to Compare) and of the ratings
 panel that the Compare page embeds."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from core import advisor as ADV
 from core.safe_text import unescape_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "5_Advisor.py")
+PAGE = str(ROOT / "app_pages" / "5_Advisor.py")
 
 
 def _app() -> AppTest:
@@ -72,7 +72,7 @@ def test_demo_button_and_answers_from_the_url(data_dir):
 
 def test_prefill_button_stores_the_spec_and_opens_compare(data_dir):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.switch_page("pages/5_Advisor.py").run()
+    at.switch_page("app_pages/5_Advisor.py").run()
     at.button(key="adv_demo").click().run()
     at.number_input(key="adv_repeats").set_value(3).run()
     at.button(key="adv_to_compare").click().run()
@@ -87,7 +87,7 @@ def test_prefill_button_stores_the_spec_and_opens_compare(data_dir):
     assert [at.session_state[f"cmp_{a['uid']}_name"] for a in at.session_state["cmp_approaches"]] == [
         "prompt_rag", "fine_tuned_rag", "prompt_only"]                   # ... with the advisor's approaches
     assert at.session_state["cmp_repeats"] == 3
-    at.switch_page("pages/5_Advisor.py").run()                          # back: the answers are still there
+    at.switch_page("app_pages/5_Advisor.py").run()                          # back: the answers are still there
     assert at.session_state["adv_knows"] == "no" and at.session_state["adv_examples"] == spec["advice"]["answers"]["examples"]
     assert "Start with: Prompt engineering + RAG" in _advice_text(at)
 

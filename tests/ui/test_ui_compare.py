@@ -1,4 +1,4 @@
-"""AppTest of pages/4_Compare.py: builder, validation, bad uploads, and a real stored run in every tab."""
+"""AppTest of app_pages/4_Compare.py: builder, validation, bad uploads, and a real stored run in every tab."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.safe_text import unescape_markdown
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Compare.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_Compare.py")
 BAD = '{"id": "a", "question": "fine?"}\n{"id": "b", "reference": "no question"}\nnot json\n'
 
 
@@ -140,7 +140,7 @@ def test_advisor_prefill_sets_the_approaches_once(data_dir):
 
     spec = _demo_prefill(3)
     at = _app()
-    at.session_state[ADV.PREFILL_KEY] = spec                         # as pages/5_Advisor.py stores it
+    at.session_state[ADV.PREFILL_KEY] = spec                         # as app_pages/5_Advisor.py stores it
     at.query_params[ADV.QUERY_PARAM] = spec["query"]                 # ... and the URL it switches to
     at.run()
     assert not at.exception and not at.error

@@ -1,4 +1,4 @@
-"""AppTest of pages/7_Drill.py: pick the shipped drill, see the change and the CLI line; a custom change without a
+"""AppTest of app_pages/7_Drill.py: pick the shipped drill, see the change and the CLI line; a custom change without a
 document gets a clear message; a real drill started from the page runs as a job and its results are shown."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
 
-PAGE = str(PROJECT_ROOT / "pages" / "7_Drill.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "7_Drill.py")
 
 
 def load(query: dict | None = None) -> AppTest:

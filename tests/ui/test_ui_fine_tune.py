@@ -11,7 +11,7 @@ from tests.finetune.ft_helpers import BAD, ROOT, link_model_into
 from core.safe_text import unescape_markdown  # show_error escapes messages
 
 pytestmark = pytest.mark.slow
-PAGE = str(ROOT / "pages" / "3_Fine_Tune.py")
+PAGE = str(ROOT / "app_pages" / "3_Fine_Tune.py")
 
 
 @pytest.fixture

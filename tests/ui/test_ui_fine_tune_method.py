@@ -9,7 +9,7 @@ from core.safe_text import unescape_markdown
 from tests.finetune.ft_helpers import ROOT, link_model_into
 
 pytestmark = pytest.mark.slow
-PAGE = str(ROOT / "pages" / "3_Fine_Tune.py")
+PAGE = str(ROOT / "app_pages" / "3_Fine_Tune.py")
 
 
 @pytest.fixture

@@ -65,6 +65,17 @@ def test_quick_generate_streams_and_shows_usage(app):
     assert {m.label for m in app.metric} >= {"Prompt tok", "Output tok", "TTFT", "Tok/s", "Latency"}
 
 
+def test_no_pages_folder_beside_app_py():
+    """A `pages/` folder next to app.py keeps a fresh server in Streamlit's old multipage mode until a session has
+    called st.navigation: a first visit by deep link would run the page file without app.py (generic sidebar, no
+    icons, an "app" entry). The page files live in app_pages/ (the browser side: test_ui_home_browser.py)."""
+    from ui import nav
+
+    root = Path(APP).parent
+    assert not (root / "pages").exists()
+    assert all((root / p.script).is_file() for p in nav.PAGES if p.script)
+
+
 def test_navigation_names_every_page_once_and_home_first(app):
     """st.navigation from the one table in ui/nav.py: the sidebar says "Home" (not "app"), then the pages, at the
     URLs the browser tests open (/Prompt_Lab, /Knowledge_Base, /Fine_Tune, /Compare, /Advisor, /Use_Case, /Drill)."""
@@ -81,7 +92,7 @@ def test_navigation_names_every_page_once_and_home_first(app):
     assert app.title[0].value == ":material/science: Approach Workbench"
     links = sorted(link.proto.label for link in app.get("page_link"))     # two columns of links
     assert links == ["Advisor", "Compare", "Drill", "Fine-Tune", "Knowledge Base", "Prompt Lab", "Use Case"]
-    app.switch_page("pages/1_Prompt_Lab.py").run()       # a page runs inside the navigation, under its title
+    app.switch_page("app_pages/1_Prompt_Lab.py").run()       # a page runs inside the navigation, under its title
     assert not app.exception and app.title[0].value == ":material/edit_note: Prompt Lab"
     assert app.session_state["pl_n"] == 3
 

@@ -54,3 +54,18 @@ def test_sidebar_navigation_says_home_and_opens_a_page(streamlit_server, page):
     wait_script_idle(page)
     assert page.title() == "Prompt Lab · Approach Workbench"
     assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_a_deep_link_as_a_fresh_servers_first_visit_gets_the_apps_navigation(fresh_streamlit_server, page):
+    """A shared link is often the first request after `make run`. Streamlit keeps a process in its old multipage mode
+    (sidebar from a `pages/` folder, page file run without app.py) until some session has called st.navigation,
+    so the app must have no `pages/` folder: the first visit to /Advisor must get app.py's navigation too."""
+    url, _ = fresh_streamlit_server
+    page.goto(url + "/Advisor")
+    page.get_by_text("Advisor: prompt, RAG or fine-tune?").wait_for()
+    wait_script_idle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_text("Home", exact=True).wait_for()
+    assert nav.get_by_text("app", exact=True).count() == 0 and nav.get_by_text("Fine-Tune", exact=True).count() == 1
+    assert page.locator('[data-testid="stSidebarUserContent"]').get_by_text("Default backend").count() == 1
+    assert page.title() == "Advisor · Approach Workbench"

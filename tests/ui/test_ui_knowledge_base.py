@@ -1,4 +1,4 @@
-"""AppTest of pages/2_Knowledge_Base.py with a real LanceDB folder, the packaged embedder and the embedded GGUF."""
+"""AppTest of app_pages/2_Knowledge_Base.py with a real LanceDB folder, the packaged embedder and the embedded GGUF."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import PROJECT_ROOT
 from core.rag import jobs
 
-PAGE = str(PROJECT_ROOT / "pages" / "2_Knowledge_Base.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "2_Knowledge_Base.py")
 BAD = PROJECT_ROOT / "tests" / "fixtures" / "bad"
 
 

@@ -1,6 +1,6 @@
 """Static audit (issue 14): no untrusted text reaches a Markdown-rendering Streamlit call unescaped.
 
-An AST scan of app.py, pages/ and ui/ finds every call whose text Streamlit renders as Markdown (st.markdown,
+An AST scan of app.py, app_pages/ and ui/ finds every call whose text Streamlit renders as Markdown (st.markdown,
 st.caption, st.warning/error/info/success, st.write, st.toast, st.expander/st.status/st.popover labels,
 st.tabs labels, headers, st.metric labels, button/checkbox/radio labels ...), and checks each argument that
 carries text:
@@ -23,7 +23,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted([ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")])
+FILES = sorted([ROOT / "app.py", *(ROOT / "app_pages").glob("*.py"), *(ROOT / "ui").glob("*.py")])
 
 # Streamlit calls whose text argument is rendered as Markdown: name -> positions / keywords of text arguments
 MD_CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {

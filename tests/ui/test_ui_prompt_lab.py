@@ -1,4 +1,4 @@
-"""AppTest of pages/1_Prompt_Lab.py with the real embedded model and a real prompt library folder."""
+"""AppTest of app_pages/1_Prompt_Lab.py with the real embedded model and a real prompt library folder."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ from core.config import PROJECT_ROOT
 from core.prompts.library import PromptLibrary
 from core.safe_text import unescape_markdown
 
-PAGE = str(PROJECT_ROOT / "pages" / "1_Prompt_Lab.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "1_Prompt_Lab.py")
 
 
 def load(query: str | None = None) -> AppTest:

@@ -1,4 +1,4 @@
-"""AppTest of pages/6_Use_Case.py: pick the demo, create a use case, import past answers with a column mapping,
+"""AppTest of app_pages/6_Use_Case.py: pick the demo, create a use case, import past answers with a column mapping,
 accept derived checks, generate candidates from a really ingested collection, review them in the table and save
 the question set."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from core.safe_text import unescape_markdown
 from core.usecase import review, workspace
 from tests.usecase.uc_helpers import PAST_ANSWERS, write_docs
 
-PAGE = str(PROJECT_ROOT / "pages" / "6_Use_Case.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "6_Use_Case.py")
 
 
 def load(query: dict | None = None) -> AppTest:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import PROJECT_ROOT
 from core.usecase import workspace
 
-PAGES = PROJECT_ROOT / "pages"
+PAGES = PROJECT_ROOT / "app_pages"
 QUESTIONS = [
     {"id": "acme-q1", "question": "How long is the Acme pairing code valid?", "reference": "10 minutes.",
      "evidence": "The pairing code is valid for 10 minutes.", "source": "app.txt", "keywords": ["10"],

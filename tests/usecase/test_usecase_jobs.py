@@ -62,7 +62,7 @@ def test_first_comparison_button_runs_a_compare_job_and_opens_compare_on_it(copy
     assert review.save_question_set(uc).saved == 2
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)     # the app: switch_page works
     at.query_params["usecase"] = uc.name
-    at.switch_page("pages/6_Use_Case.py").run()
+    at.switch_page("app_pages/6_Use_Case.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="uc_name").value == uc.name
     at.number_input(key=f"uc_cmp_limit_{uc.name}").set_value(1)
